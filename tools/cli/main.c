@@ -1,0 +1,66 @@
+/*
+ * imp-cli: the command-line front end. Thin: parses flags and calls libimp.
+ * Today: --inspect FILE (metadata + tensor table), --version. Generation arrives with the
+ * forward pass.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <imp/imp.h>
+
+#include "backend/device.h"
+#include "inspect.h"
+
+static void cli_usage(FILE *f) {
+    fprintf(f, "usage: imp-cli --inspect MODEL.gguf [--full]   print metadata and tensors\n"
+               "       imp-cli --devices                       list GPUs\n"
+               "       imp-cli --version\n");
+}
+
+static int cli_devices(void) {
+    imp_device_info devs[16];
+    int n = 0;
+    imp_error err;
+    imp_error_clear(&err);
+    if (imp_device_list(devs, 16, &n, &err) != IMP_OK) {
+        fprintf(stderr, "imp-cli: %s\n", err.msg);
+        return 1;
+    }
+    printf("CUDA backend: %s; %d device(s)\n", imp_device_cuda_built() ? "built" : "not built", n);
+    for (int i = 0; i < n && i < 16; i++) {
+        printf("  %d: %s, sm_%d%d, %d SMs, %.1f GiB, %d-bit bus\n", devs[i].index, devs[i].name,
+               devs[i].cc_major, devs[i].cc_minor, devs[i].sm_count,
+               (double)devs[i].total_mem / (1024.0 * 1024 * 1024), devs[i].mem_bus_width_bits);
+    }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *inspect = NULL;
+    bool full = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--inspect") && i + 1 < argc) {
+            inspect = argv[++i];
+        } else if (!strcmp(a, "--full")) {
+            full = true;
+        } else if (!strcmp(a, "--devices")) {
+            return cli_devices();
+        } else if (!strcmp(a, "--version")) {
+            printf("imp %s\n", imp_version());
+            return 0;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            cli_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "imp-cli: unknown or incomplete option '%s'\n", a);
+            cli_usage(stderr);
+            return 2;
+        }
+    }
+    if (!inspect) {
+        cli_usage(stderr);
+        return 2;
+    }
+    return imp_cli_inspect(inspect, full, stdout);
+}
