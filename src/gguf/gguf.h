@@ -7,6 +7,11 @@
  * tensor data in bounds and non-overlapping, duplicate keys and tensor names. Nothing is
  * allocated in proportion to a count before the bytes that count implies are known to exist, so
  * a hostile header cannot cause a huge allocation. Tensor data is never read by open.
+ * Stricter than ggml on purpose: every dimension must be >= 1 (no empty tensors), bools must be
+ * 0 or 1, keys and names must be non-empty without NUL bytes, arrays nest at most
+ * IMP_GGUF_MAX_DEPTH deep. Tensor data need not be packed in order, only aligned, inside the
+ * file and non-overlapping. Every failure gives a status and a one-line message naming the
+ * problem and the byte offset.
  *
  * Ownership: every pointer returned by getters points into the imp_gguf (or its mapping) and
  * lives until imp_gguf_close(). Strings from the file are NOT NUL-terminated in general: use the
@@ -26,6 +31,7 @@
 #define IMP_GGUF_MAGIC             0x46554747u /* "GGUF" read as little-endian u32 */
 #define IMP_GGUF_DEFAULT_ALIGNMENT 32
 #define IMP_GGUF_MAX_DIMS          4
+#define IMP_GGUF_MAX_DEPTH         8 /* arrays of arrays: deepest nesting accepted */
 
 typedef enum imp_gguf_type {
     IMP_GGUF_UINT8 = 0,
@@ -129,7 +135,9 @@ int64_t imp_gguf_find_tensor(const imp_gguf *g, const char *name); /* -1 when ab
 
 /* ------------------------------------------------------------------------------------------ */
 /* Writer: collect metadata and tensor infos, then stream the file. Produces version 3,
- * little-endian, general.alignment (default 32) honoured, tensors in the order added.       */
+ * little-endian, general.alignment (default 32) honoured, tensors in the order added.
+ * general.alignment must be set with set_u32 to a power of two (what gguf-py and ggml accept):
+ * anything else makes imp_gguf_writer_write fail. Files load in llama.cpp and PyPI gguf.    */
 
 typedef struct imp_gguf_writer imp_gguf_writer;
 
@@ -162,7 +170,8 @@ imp_status imp_gguf_writer_set_value(imp_gguf_writer *w, const char *key,
 
 /* Declares a tensor (in file order). data: its bytes (not copied; must stay valid until the
  * file is written), or NULL to have the fill callback produce them while writing. The size is
- * computed from type and shape; ne[0] must be a multiple of the type's block size. */
+ * computed from type and shape; every ne[d] must be >= 1 and ne[0] a multiple of the type's
+ * block size; names are 1..63 bytes (ggml's limit) and unique. */
 imp_status imp_gguf_writer_add_tensor(imp_gguf_writer *w, const char *name, uint32_t type,
                                       uint32_t n_dims, const int64_t *ne, const void *data,
                                       imp_error *err);

@@ -10,6 +10,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -21,7 +23,7 @@
 #include "gguf/gguf_internal.h"
 #include "quant/quant.h"
 
-#define GG_MAX_DEPTH     8      /* nested array depth                    */
+#define GG_MAX_DEPTH     IMP_GGUF_MAX_DEPTH /* nested array depth          */
 #define GG_MAX_KEY_LEN   65535  /* the spec's bound on key length         */
 #define GG_MAX_NAME_LEN  255    /* tensor names (ggml uses 63)            */
 #define GG_MAX_ALIGNMENT (1u << 30)
@@ -35,10 +37,12 @@ struct imp_gguf {
     uint64_t data_offset;
     int64_t n_kv;
     char **keys;               /* [n_kv] NUL-terminated copies          */
+    uint64_t *key_off;         /* [n_kv] file offset of each key (messages) */
     imp_gguf_value *vals;      /* [n_kv]                                */
     int64_t *key_index;        /* [n_kv] indices sorted by key          */
     int64_t n_tensors;
     imp_gguf_tensor *tensors;  /* [n_tensors]                           */
+    uint64_t *tensor_off;      /* [n_tensors] file offset of each tensor info */
     int64_t *tensor_index;     /* [n_tensors] indices sorted by name    */
     void **allocs;             /* every other allocation (array parts)  */
     size_t n_allocs, cap_allocs;
@@ -245,13 +249,27 @@ static imp_status gg_value(gg_cursor *c, imp_gguf_type t, imp_gguf_value *v, int
 
 /* ---- sorting and lookup ------------------------------------------------------------------- */
 
-/* Sorted index of names[0..n) (stable merge sort; qsort has no context argument in C11). */
-static void gg_sort_index(const char *const *names, int64_t *idx, int64_t *tmp, int64_t n) {
+/* "a sorts before or with b" for two entries of whatever the index covers. */
+typedef bool (*gg_le_fn)(const void *ctx, int64_t a, int64_t b);
+
+static bool gg_le_name(const void *ctx, int64_t a, int64_t b) {
+    const char *const *names = ctx;
+    return strcmp(names[a], names[b]) <= 0;
+}
+
+static bool gg_le_offset(const void *ctx, int64_t a, int64_t b) {
+    const imp_gguf_tensor *t = ctx;
+    return t[a].offset <= t[b].offset;
+}
+
+/* Sorted index of entries 0..n-1 (stable merge sort; C11's qsort has no context argument).
+ * tmp: scratch of n entries. */
+static void gg_sort_index(gg_le_fn le, const void *ctx, int64_t *idx, int64_t *tmp, int64_t n) {
     for (int64_t i = 0; i < n; i++) idx[i] = i;
     for (int64_t w = 1; w < n; w *= 2) {
         for (int64_t lo = 0; lo < n; lo += 2 * w) {
             int64_t mid = IMP_MIN(lo + w, n), hi = IMP_MIN(lo + 2 * w, n), i = lo, j = mid, k = lo;
-            while (i < mid && j < hi) tmp[k++] = strcmp(names[idx[i]], names[idx[j]]) <= 0 ? idx[i++] : idx[j++];
+            while (i < mid && j < hi) tmp[k++] = le(ctx, idx[i], idx[j]) ? idx[i++] : idx[j++];
             while (i < mid) tmp[k++] = idx[i++];
             while (j < hi) tmp[k++] = idx[j++];
         }
@@ -297,6 +315,7 @@ static imp_status gg_parse_kv(gg_cursor *c) {
         uint64_t at = c->off;
         imp_gguf_str key;
         imp_gguf_type t;
+        g->key_off[i] = at;
         imp_status st = gg_str(c, &key, "metadata key");
         if (st == IMP_OK) st = gg_name_copy(c, key, at, GG_MAX_KEY_LEN, "metadata key", &g->keys[i]);
         if (st == IMP_OK) st = gg_type(c, &t, "metadata value type");
@@ -312,23 +331,31 @@ static imp_status gg_parse_kv(gg_cursor *c) {
         free(tmp);
         return imp_error_set(c->err, IMP_ERR_NOMEM, "out of memory");
     }
-    gg_sort_index((const char *const *)g->keys, g->key_index, tmp, g->n_kv);
+    gg_sort_index(gg_le_name, g->keys, g->key_index, tmp, g->n_kv);
     free(tmp);
     for (int64_t i = 1; i < g->n_kv; i++) {
         if (strcmp(g->keys[g->key_index[i - 1]], g->keys[g->key_index[i]]) == 0) {
-            return imp_error_set(c->err, IMP_ERR_FORMAT, "duplicate metadata key '%s'", g->keys[g->key_index[i]]);
+            /* the sort is stable: [i] is the later occurrence */
+            return imp_error_set(c->err, IMP_ERR_FORMAT, "duplicate metadata key '%s' at offset %llu",
+                                 g->keys[g->key_index[i]],
+                                 (unsigned long long)g->key_off[g->key_index[i]]);
         }
     }
     /* general.alignment: a power of two, any integer type */
     g->alignment = IMP_GGUF_DEFAULT_ALIGNMENT;
     int64_t ai = imp_gguf_find_key(g, "general.alignment");
     if (ai >= 0) {
-        uint64_t a;
+        uint64_t a = 0;
         imp_status st = imp_gguf_get_u64(g, "general.alignment", &a, c->err);
-        if (st != IMP_OK) return st;
+        if (st != IMP_OK) {
+            imp_error_prefix(c->err, "bad general.alignment at offset %llu", (unsigned long long)g->key_off[ai]);
+            if (c->err) c->err->status = IMP_ERR_FORMAT;
+            return IMP_ERR_FORMAT;
+        }
         if (a == 0 || (a & (a - 1)) != 0 || a > GG_MAX_ALIGNMENT) {
-            return imp_error_set(c->err, IMP_ERR_FORMAT, "general.alignment is %llu, not a power of two up to 2^30",
-                                 (unsigned long long)a);
+            return imp_error_set(c->err, IMP_ERR_FORMAT,
+                                 "general.alignment at offset %llu is %llu, not a power of two up to 2^30",
+                                 (unsigned long long)g->key_off[ai], (unsigned long long)a);
         }
         g->alignment = a;
     }
@@ -341,6 +368,7 @@ static imp_status gg_parse_tensors(gg_cursor *c) {
         imp_gguf_tensor *t = &g->tensors[i];
         uint64_t at = c->off;
         imp_gguf_str name;
+        g->tensor_off[i] = at;
         imp_status st = gg_str(c, &name, "tensor name");
         if (st == IMP_OK) st = gg_name_copy(c, name, at, GG_MAX_NAME_LEN, "tensor name", (char **)&t->name);
         if (st == IMP_OK) st = gg_u32(c, &t->n_dims, "tensor dims");
@@ -354,6 +382,12 @@ static imp_status gg_parse_tensors(gg_cursor *c) {
         for (uint32_t d = 0; d < t->n_dims; d++) {
             uint64_t ne;
             if ((st = gg_u64(c, &ne, "tensor dim")) != IMP_OK) return st;
+            if (ne == 0) {
+                /* ggml accepts empty tensors; no model has one and code downstream divides by
+                 * dimensions, so imp does not */
+                return imp_error_set(c->err, IMP_ERR_FORMAT, "tensor '%s' at offset %llu: dimension %u is 0",
+                                     t->name, (unsigned long long)at, d);
+            }
             if (ne > (uint64_t)INT64_MAX || !imp_mul_i64(nelem, (int64_t)ne, &nelem)) {
                 return imp_error_set(c->err, IMP_ERR_FORMAT,
                                      "tensor '%s' at offset %llu: element count overflows", t->name,
@@ -373,10 +407,9 @@ static imp_status gg_parse_tensors(gg_cursor *c) {
                                  "the %s block size %lld", t->name, (unsigned long long)at,
                                  (long long)t->ne[0], tr->name, (long long)tr->block_size);
         }
-        uint64_t rows = (uint64_t)(nelem / (t->ne[0] ? t->ne[0] : 1));
-        if (t->ne[0] == 0) rows = 0;
-        uint64_t row_bytes = (uint64_t)(t->ne[0] / tr->block_size) * tr->type_size;
-        if (!imp_mul_u64(row_bytes, rows, &t->size)) {
+        uint64_t rows = (uint64_t)(nelem / t->ne[0]), row_bytes;
+        if (!imp_mul_u64((uint64_t)(t->ne[0] / tr->block_size), tr->type_size, &row_bytes) ||
+            !imp_mul_u64(row_bytes, rows, &t->size)) {
             return imp_error_set(c->err, IMP_ERR_FORMAT, "tensor '%s' at offset %llu: byte size overflows",
                                  t->name, (unsigned long long)at);
         }
@@ -396,14 +429,16 @@ static imp_status gg_parse_tensors(gg_cursor *c) {
 static imp_status gg_check_data(gg_cursor *c) {
     imp_gguf *g = c->g;
     if (!imp_align_up_u64(c->off, g->alignment, &g->data_offset)) {
-        return imp_error_set(c->err, IMP_ERR_FORMAT, "header end overflows");
+        return imp_error_set(c->err, IMP_ERR_FORMAT, "data section start overflows at offset %llu",
+                             (unsigned long long)c->off);
     }
     int64_t n = g->n_tensors;
     int64_t *tmp = imp_malloc_array((size_t)(n ? n : 1), sizeof *tmp);
+    int64_t *order = imp_malloc_array((size_t)(n ? n : 1), sizeof *order);
     const char **names = imp_malloc_array((size_t)(n ? n : 1), sizeof *names);
     g->tensor_index = gg_alloc(g, (size_t)n, sizeof *g->tensor_index);
     imp_status st = IMP_OK;
-    if (!tmp || !names || !g->tensor_index) {
+    if (!tmp || !order || !names || !g->tensor_index) {
         st = imp_error_set(c->err, IMP_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -414,49 +449,39 @@ static imp_status gg_check_data(gg_cursor *c) {
         if (!imp_add_u64(g->data_offset, t->offset, &start) || !imp_add_u64(start, t->size, &end) ||
             (t->size > 0 && end > g->size)) {
             st = imp_error_set(c->err, IMP_ERR_FORMAT,
-                               "tensor '%s': data at file offset %llu + %llu bytes runs past the end of "
-                               "the file (%llu bytes)", t->name, (unsigned long long)(g->data_offset + t->offset),
-                               (unsigned long long)t->size, (unsigned long long)g->size);
+                               "tensor '%s' at offset %llu: data offset %llu + %llu bytes runs past the "
+                               "end of the file (%llu bytes)", t->name, (unsigned long long)g->tensor_off[i],
+                               (unsigned long long)t->offset, (unsigned long long)t->size,
+                               (unsigned long long)g->size);
             goto done;
         }
     }
-    gg_sort_index(names, g->tensor_index, tmp, n);
+    gg_sort_index(gg_le_name, names, g->tensor_index, tmp, n);
     for (int64_t i = 1; i < n; i++) {
         if (strcmp(names[g->tensor_index[i - 1]], names[g->tensor_index[i]]) == 0) {
-            st = imp_error_set(c->err, IMP_ERR_FORMAT, "duplicate tensor name '%s'", names[g->tensor_index[i]]);
+            st = imp_error_set(c->err, IMP_ERR_FORMAT, "duplicate tensor name '%s' at offset %llu",
+                               names[g->tensor_index[i]],
+                               (unsigned long long)g->tensor_off[g->tensor_index[i]]);
             goto done;
         }
     }
-    /* overlap: order by offset (merge sort), then neighbours must not intersect */
-    for (int64_t i = 0; i < n; i++) tmp[i] = i;
-    for (int64_t w = 1; w < n; w *= 2) {
-        int64_t *buf = imp_malloc_array((size_t)n, sizeof *buf);
-        if (!buf) {
-            st = imp_error_set(c->err, IMP_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        for (int64_t lo = 0; lo < n; lo += 2 * w) {
-            int64_t mid = IMP_MIN(lo + w, n), hi = IMP_MIN(lo + 2 * w, n), a = lo, b = mid, k = lo;
-            while (a < mid && b < hi) buf[k++] = g->tensors[tmp[a]].offset <= g->tensors[tmp[b]].offset ? tmp[a++] : tmp[b++];
-            while (a < mid) buf[k++] = tmp[a++];
-            while (b < hi) buf[k++] = tmp[b++];
-        }
-        memcpy(tmp, buf, (size_t)n * sizeof *tmp);
-        free(buf);
-    }
+    /* overlap: order by offset, then neighbours must not intersect */
+    gg_sort_index(gg_le_offset, g->tensors, order, tmp, n);
     for (int64_t i = 1; i < n; i++) {
-        const imp_gguf_tensor *a = &g->tensors[tmp[i - 1]], *b = &g->tensors[tmp[i]];
-        if (a->size > 0 && b->size > 0 && a->offset + a->size > b->offset) {
-            st = imp_error_set(c->err, IMP_ERR_FORMAT, "tensors '%s' and '%s' overlap in the data section",
-                               a->name, b->name);
+        const imp_gguf_tensor *a = &g->tensors[order[i - 1]], *b = &g->tensors[order[i]];
+        if (a->offset + a->size > b->offset) {
+            st = imp_error_set(c->err, IMP_ERR_FORMAT,
+                               "tensor '%s' at offset %llu overlaps tensor '%s' in the data section",
+                               b->name, (unsigned long long)g->tensor_off[order[i]], a->name);
             goto done;
         }
     }
     for (int64_t i = 0; i < n; i++) {
         imp_gguf_tensor *t = &g->tensors[i];
-        t->data = t->size > 0 ? g->base + g->data_offset + t->offset : NULL;
+        t->data = g->base + g->data_offset + t->offset;
     }
 done:
+    free(order);
     free(tmp);
     free(names);
     return st;
@@ -497,8 +522,11 @@ static imp_status gg_parse(imp_gguf *g, imp_error *err) {
     g->n_tensors = (int64_t)nt;
     g->keys = gg_alloc(g, (size_t)nkv, sizeof *g->keys);
     g->vals = gg_alloc(g, (size_t)nkv, sizeof *g->vals);
+    g->key_off = gg_alloc(g, (size_t)nkv, sizeof *g->key_off);
     g->tensors = gg_alloc(g, (size_t)nt, sizeof *g->tensors);
-    if (!g->keys || !g->vals || !g->tensors) return imp_error_set(err, IMP_ERR_NOMEM, "out of memory");
+    g->tensor_off = gg_alloc(g, (size_t)nt, sizeof *g->tensor_off);
+    if (!g->keys || !g->vals || !g->key_off || !g->tensors || !g->tensor_off)
+        return imp_error_set(err, IMP_ERR_NOMEM, "out of memory for the header at offset 24");
     if ((st = gg_parse_kv(&c)) != IMP_OK) return st;
     if ((st = gg_parse_tensors(&c)) != IMP_OK) return st;
     return gg_check_data(&c);
@@ -545,7 +573,7 @@ imp_status imp_gguf_open(const char *path, imp_gguf **out, imp_error *err) {
     if (g->size == 0) {
         close(fd);
         free(g);
-        return imp_error_set(err, IMP_ERR_FORMAT, "truncated file: empty (0 bytes)");
+        return imp_error_set(err, IMP_ERR_FORMAT, "truncated file: empty (0 bytes) at offset 0");
     }
     void *m = mmap(NULL, (size_t)g->size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
@@ -674,6 +702,9 @@ imp_status imp_gguf_get_f32(const imp_gguf *g, const char *key, float *v, imp_er
     if (st != IMP_OK) return st;
     if (x->type != IMP_GGUF_FLOAT32 && x->type != IMP_GGUF_FLOAT64) {
         return imp_error_set(err, IMP_ERR_TYPE, "key '%s' is %s, expected float32", key, imp_gguf_type_name(x->type));
+    }
+    if (isfinite(x->f64) && (x->f64 > FLT_MAX || x->f64 < -FLT_MAX)) {
+        return imp_error_set(err, IMP_ERR_RANGE, "key '%s' = %g does not fit float32", key, x->f64);
     }
     *v = (float)x->f64;
     return IMP_OK;

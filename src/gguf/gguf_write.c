@@ -17,6 +17,8 @@
 #include "gguf/gguf_internal.h"
 #include "quant/quant.h"
 
+#define GW_MAX_NAME 63 /* ggml's GGML_MAX_NAME (64) counts the NUL */
+
 typedef struct {
     uint8_t *p;
     size_t len, cap;
@@ -47,7 +49,11 @@ struct imp_gguf_writer {
 /* ---- byte buffer ---------------------------------------------------------------------------- */
 
 static void gw_put(gw_buf *b, const void *src, size_t n) {
-    if (b->oom) return;
+    if (b->oom || n == 0) return;
+    if (n > SIZE_MAX / 2 - b->len) {
+        b->oom = 1;
+        return;
+    }
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->len + n) cap *= 2;
@@ -153,6 +159,11 @@ imp_status imp_gguf_writer_set_arr(imp_gguf_writer *w, const char *key, imp_gguf
     if (!w || !key || !*key || sz == 0 || (n && !data) || !imp_mul_u64(sz, n, &bytes) || bytes > SIZE_MAX) {
         return IMP_ERR_INVALID_ARG;
     }
+    if (et == IMP_GGUF_BOOL) { /* readers (ours included) reject other bytes */
+        for (uint64_t i = 0; i < n; i++) {
+            if (((const uint8_t *)data)[i] > 1) return IMP_ERR_INVALID_ARG;
+        }
+    }
     gw_kv *s = gw_slot(w, key, IMP_GGUF_ARRAY);
     if (s) {
         gw_u32(&s->val, (uint32_t)et);
@@ -177,7 +188,41 @@ imp_status imp_gguf_writer_set_arr_str(imp_gguf_writer *w, const char *key, cons
     return gw_done(s);
 }
 
-/* Encodes a value read by the reader (any type, nested arrays too). */
+/* Checks that v can be encoded (types known, pointers present, nesting bounded) before any
+ * byte of it is written, so a failed set_value leaves the key as it was. */
+static bool gw_value_ok(const imp_gguf_value *v, int depth) {
+    if ((unsigned)v->type >= IMP_GGUF_TYPE_COUNT) return false;
+    if (v->type == IMP_GGUF_STRING) return v->str.ptr || v->str.len == 0;
+    if (v->type != IMP_GGUF_ARRAY) return true;
+    if (depth >= IMP_GGUF_MAX_DEPTH || (unsigned)v->arr.elem_type >= IMP_GGUF_TYPE_COUNT) return false;
+    const imp_gguf_type et = v->arr.elem_type;
+    const uint64_t n = v->arr.n;
+    if (et == IMP_GGUF_STRING) {
+        if (n && !v->arr.strs) return false;
+        for (uint64_t i = 0; i < n; i++) {
+            if (v->arr.strs[i].len && !v->arr.strs[i].ptr) return false;
+        }
+        return true;
+    }
+    if (et == IMP_GGUF_ARRAY) {
+        if (n && !v->arr.elems) return false;
+        for (uint64_t i = 0; i < n; i++) {
+            if (v->arr.elems[i].type != IMP_GGUF_ARRAY || !gw_value_ok(&v->arr.elems[i], depth + 1)) return false;
+        }
+        return true;
+    }
+    uint64_t bytes;
+    if (n && !v->arr.data) return false;
+    if (!imp_mul_u64(n, imp_gguf_scalar_size(et), &bytes) || bytes > SIZE_MAX) return false;
+    if (et == IMP_GGUF_BOOL) {
+        for (uint64_t i = 0; i < n; i++) {
+            if (((const uint8_t *)v->arr.data)[i] > 1) return false;
+        }
+    }
+    return true;
+}
+
+/* Encodes a value (any type, nested arrays too; checked by gw_value_ok). */
 static void gw_encode_value(gw_buf *b, const imp_gguf_value *v) {
     uint64_t sz = imp_gguf_scalar_size(v->type);
     if (v->type == IMP_GGUF_STRING) {
@@ -211,7 +256,7 @@ static void gw_encode_value(gw_buf *b, const imp_gguf_value *v) {
 }
 
 imp_status imp_gguf_writer_set_value(imp_gguf_writer *w, const char *key, const imp_gguf_value *v) {
-    if (!w || !key || !*key || !v || (unsigned)v->type >= IMP_GGUF_TYPE_COUNT) return IMP_ERR_INVALID_ARG;
+    if (!w || !key || !*key || !v || !gw_value_ok(v, 0)) return IMP_ERR_INVALID_ARG;
     gw_kv *s = gw_slot(w, key, v->type);
     if (s) gw_encode_value(&s->val, v);
     return gw_done(s);
@@ -221,6 +266,10 @@ imp_status imp_gguf_writer_add_tensor(imp_gguf_writer *w, const char *name, uint
                                       uint32_t n_dims, const int64_t *ne, const void *data,
                                       imp_error *err) {
     if (!w || !name || !*name || !ne) return imp_error_set(err, IMP_ERR_INVALID_ARG, "bad tensor arguments");
+    if (strlen(name) > GW_MAX_NAME) {
+        return imp_error_set(err, IMP_ERR_INVALID_ARG, "tensor name '%.80s...' is longer than %d bytes (ggml's limit)",
+                             name, GW_MAX_NAME);
+    }
     const imp_type_traits *tr = imp_type_get(type);
     if (!tr) return imp_error_set(err, IMP_ERR_INVALID_ARG, "tensor '%s': unknown type id %u", name, type);
     if (n_dims < 1 || n_dims > IMP_GGUF_MAX_DIMS) {
@@ -235,7 +284,10 @@ imp_status imp_gguf_writer_add_tensor(imp_gguf_writer *w, const char *name, uint
     uint64_t rows = 1;
     for (uint32_t d = 0; d < IMP_GGUF_MAX_DIMS; d++) t.ne[d] = 1;
     for (uint32_t d = 0; d < n_dims; d++) {
-        if (ne[d] < 0) return imp_error_set(err, IMP_ERR_INVALID_ARG, "tensor '%s': negative dim", name);
+        if (ne[d] < 1) {
+            return imp_error_set(err, IMP_ERR_INVALID_ARG, "tensor '%s': ne[%u] is %lld (must be >= 1)", name, d,
+                                 (long long)ne[d]);
+        }
         t.ne[d] = ne[d];
         if (d > 0 && !imp_mul_u64(rows, (uint64_t)ne[d], &rows)) {
             return imp_error_set(err, IMP_ERR_INVALID_ARG, "tensor '%s': size overflows", name);
@@ -246,8 +298,9 @@ imp_status imp_gguf_writer_add_tensor(imp_gguf_writer *w, const char *name, uint
                              "tensor '%s': row of %lld is not a multiple of the %s block size %lld",
                              name, (long long)t.ne[0], tr->name, (long long)tr->block_size);
     }
-    uint64_t row_bytes = (uint64_t)(t.ne[0] / tr->block_size) * tr->type_size;
-    if (!imp_mul_u64(row_bytes, rows, &t.size)) {
+    uint64_t row_bytes;
+    if (!imp_mul_u64((uint64_t)(t.ne[0] / tr->block_size), tr->type_size, &row_bytes) ||
+        !imp_mul_u64(row_bytes, rows, &t.size) || t.size > SIZE_MAX) {
         return imp_error_set(err, IMP_ERR_INVALID_ARG, "tensor '%s': size overflows", name);
     }
     if (w->n_t == w->cap_t) {
@@ -291,23 +344,34 @@ static imp_status gw_pad(int fd, uint64_t n, const char *path, imp_error *err) {
     return IMP_OK;
 }
 
-/* The alignment the file will declare: general.alignment if set to an integer, else 32. */
-static uint64_t gw_alignment(const imp_gguf_writer *w) {
+/* The alignment the file will declare: general.alignment if set, else 32. It must be a uint32
+ * nonzero power of two (gguf-py accepts no other type): anything else is an error, as the
+ * file would otherwise declare one alignment and be padded to another. */
+static imp_status gw_alignment(const imp_gguf_writer *w, uint64_t *align, imp_error *err) {
+    *align = IMP_GGUF_DEFAULT_ALIGNMENT;
     for (size_t i = 0; i < w->n_kv; i++) {
         const gw_kv *s = &w->kv[i];
-        if (strcmp(s->key, "general.alignment") == 0 && s->type == IMP_GGUF_UINT32 && s->val.len == 4) {
-            uint32_t a;
-            memcpy(&a, s->val.p, 4);
-            if (a && (a & (a - 1)) == 0) return a;
+        if (strcmp(s->key, "general.alignment") != 0) continue;
+        uint32_t a = 0;
+        if (s->type != IMP_GGUF_UINT32 || s->val.len != 4) {
+            return imp_error_set(err, IMP_ERR_INVALID_ARG, "general.alignment is %s; set it as a uint32",
+                                 imp_gguf_type_name(s->type));
         }
+        memcpy(&a, s->val.p, 4);
+        if (a == 0 || (a & (a - 1)) != 0) {
+            return imp_error_set(err, IMP_ERR_INVALID_ARG, "general.alignment %u is not a power of two", a);
+        }
+        *align = a;
     }
-    return IMP_GGUF_DEFAULT_ALIGNMENT;
+    return IMP_OK;
 }
 
 imp_status imp_gguf_writer_write(imp_gguf_writer *w, const char *path, imp_gguf_fill_fn fill,
                                  void *user, imp_error *err) {
     if (!w || !path) return imp_error_set(err, IMP_ERR_INVALID_ARG, "writer or path is NULL");
-    const uint64_t align = gw_alignment(w);
+    uint64_t align;
+    imp_status ast = gw_alignment(w, &align, err);
+    if (ast != IMP_OK) return ast;
     gw_buf h = {0};
     gw_u32(&h, IMP_GGUF_MAGIC);
     gw_u32(&h, 3);
@@ -361,7 +425,7 @@ imp_status imp_gguf_writer_write(imp_gguf_writer *w, const char *path, imp_gguf_
     }
     memcpy(tmp, path, plen);
     memcpy(tmp + plen, ".tmp", 5);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         st = imp_error_set(err, IMP_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
         goto done;
@@ -375,8 +439,13 @@ imp_status imp_gguf_writer_write(imp_gguf_writer *w, const char *path, imp_gguf_
         gw_tensor *t = &w->t[i];
         const void *src = t->data;
         if (!src && t->size > 0) {
+            if (err) imp_error_clear(err);
             st = fill(user, (int64_t)i, buf, t->size, err);
-            if (st != IMP_OK) break;
+            if (st != IMP_OK) {
+                if (err && !err->msg[0]) imp_error_set(err, st, "fill callback failed");
+                imp_error_prefix(err, "tensor '%s'", t->name);
+                break;
+            }
             src = buf;
         }
         if (t->size > 0) st = gw_write_all(fd, src, t->size, tmp, err);
