@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pkgs=(build-essential cmake git pkg-config python3 python3-venv python3-pip clang libclang-rt-14-dev)
+pkgs=(build-essential cmake git pkg-config python3 python3-venv python3-pip clang libclang-rt-14-dev libpcre2-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -40,9 +40,13 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv 2>/dev/null || echo "bootstrap: could not create .venv (python3-venv missing?)" >&2
 fi
 if [ -x .venv/bin/python ]; then
-    if ! .venv/bin/python -c "import gguf, numpy" 2>/dev/null; then
-        .venv/bin/python -m pip install -q --disable-pip-version-check gguf numpy ||
-            echo "bootstrap: pip install gguf numpy failed; reference tests will be skipped" >&2
+    # gguf + numpy: GGUF and dequantization reference; tokenizers + sentencepiece (+ protobuf):
+    # independent tokenizer implementations built from the same GGUF vocabularies; jinja2: renders
+    # the models' own chat templates.
+    refpkgs=(gguf numpy tokenizers sentencepiece protobuf jinja2)
+    if ! .venv/bin/python -c "import gguf, numpy, tokenizers, sentencepiece, google.protobuf, jinja2" 2>/dev/null; then
+        .venv/bin/python -m pip install -q --disable-pip-version-check "${refpkgs[@]}" ||
+            echo "bootstrap: pip install ${refpkgs[*]} failed; reference tests will be skipped" >&2
     fi
 fi
 if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then

@@ -1,7 +1,7 @@
 /*
  * imp-cli: the command-line front end. Thin: parses flags and calls libimp.
- * Today: --inspect FILE (metadata + tensor table), --version. Generation arrives with the
- * forward pass.
+ * Today: --inspect FILE (metadata + tensor table), the tokenizer (--tokenize, --detokenize),
+ * --devices, --version. Generation arrives with the forward pass.
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,9 +10,15 @@
 
 #include "backend/device.h"
 #include "inspect.h"
+#include "tokenize.h"
 
 static void cli_usage(FILE *f) {
     fprintf(f, "usage: imp-cli --inspect MODEL.gguf [--full]   print metadata and tensors\n"
+               "       imp-cli --model M --tokenize TEXT | --tokenize-file F\n"
+               "               [--ids] [--add-bos] [--parse-special]\n"
+               "                                               token ids (and pieces) of a text\n"
+               "       imp-cli --model M --detokenize 1,2,3 | --detokenize-file F [--show-special]\n"
+               "                                               the text of token ids (bytes exactly)\n"
                "       imp-cli --devices                       list GPUs\n"
                "       imp-cli --version\n");
 }
@@ -38,10 +44,30 @@ static int cli_devices(void) {
 int main(int argc, char **argv) {
     const char *inspect = NULL;
     bool full = false;
+    cli_tok_opts tok = {0};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--inspect") && i + 1 < argc) {
+        const bool has_arg = i + 1 < argc;
+        if (!strcmp(a, "--inspect") && has_arg) {
             inspect = argv[++i];
+        } else if ((!strcmp(a, "--model") || !strcmp(a, "-m")) && has_arg) {
+            tok.model = argv[++i];
+        } else if (!strcmp(a, "--tokenize") && has_arg) {
+            tok.text = argv[++i];
+        } else if (!strcmp(a, "--tokenize-file") && has_arg) {
+            tok.text_file = argv[++i];
+        } else if (!strcmp(a, "--detokenize") && has_arg) {
+            tok.detok = argv[++i];
+        } else if (!strcmp(a, "--detokenize-file") && has_arg) {
+            tok.detok_file = argv[++i];
+        } else if (!strcmp(a, "--ids")) {
+            tok.ids_only = true;
+        } else if (!strcmp(a, "--add-bos")) {
+            tok.add_bos = true;
+        } else if (!strcmp(a, "--parse-special")) {
+            tok.parse_special = true;
+        } else if (!strcmp(a, "--show-special")) {
+            tok.show_special = true;
         } else if (!strcmp(a, "--full")) {
             full = true;
         } else if (!strcmp(a, "--devices")) {
@@ -58,6 +84,12 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    const int n_tok_cmds = !!tok.text + !!tok.text_file + !!tok.detok + !!tok.detok_file;
+    if (n_tok_cmds > 1 || (n_tok_cmds && inspect)) {
+        fprintf(stderr, "imp-cli: give one of --inspect, --tokenize, --tokenize-file, --detokenize, --detokenize-file\n");
+        return 2;
+    }
+    if (n_tok_cmds) return imp_cli_tokenize(&tok);
     if (!inspect) {
         cli_usage(stderr);
         return 2;

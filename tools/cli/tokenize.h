@@ -1,0 +1,22 @@
+/* imp-cli --tokenize / --tokenize-file / --detokenize: the tokenizer on a model's vocabulary. */
+#ifndef IMP_CLI_TOKENIZE_H
+#define IMP_CLI_TOKENIZE_H
+
+#include <stdbool.h>
+
+typedef struct cli_tok_opts {
+    const char *model;         /* GGUF (a vocabulary-only file is enough)               */
+    const char *text;          /* --tokenize TEXT                                       */
+    const char *text_file;     /* --tokenize-file F: the file's bytes exactly           */
+    const char *detok;         /* --detokenize 1,2,3                                    */
+    const char *detok_file;    /* --detokenize-file F: ids separated by spaces/commas   */
+    bool ids_only;             /* --ids: one line of space-separated ids                */
+    bool add_bos;              /* --add-bos                                             */
+    bool parse_special;        /* --parse-special                                       */
+    bool show_special;         /* --show-special: render control tokens when detokenizing */
+} cli_tok_opts;
+
+/* Returns a process exit code: 0 ok, 1 error (message on stderr), 2 bad usage. */
+int imp_cli_tokenize(const cli_tok_opts *o);
+
+#endif
