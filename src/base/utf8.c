@@ -17,7 +17,10 @@ imp_utf8_result imp_utf8_check(const unsigned char *s, size_t n, size_t *len) {
     for (size_t i = 1; i < need; i++) {
         if (i >= n) return IMP_UTF8_PARTIAL;
         const unsigned b = s[i];
-        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return IMP_UTF8_INVALID;
+        if (i == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) {
+            *len = i; /* the maximal subpart: one U+FFFD replaces it */
+            return IMP_UTF8_INVALID;
+        }
     }
     *len = need;
     return IMP_UTF8_OK;

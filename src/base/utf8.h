@@ -17,7 +17,9 @@ static inline size_t imp_utf8_len(unsigned char lead) {
 }
 
 typedef enum imp_utf8_result {
-    IMP_UTF8_INVALID = -1, /* s[0] does not start a valid sequence                        */
+    IMP_UTF8_INVALID = -1, /* s[0] does not start a valid sequence; *len is the length of
+                              its maximal valid prefix (>= 1), which Unicode's practice
+                              replaces with one U+FFFD                                    */
     IMP_UTF8_PARTIAL = 0,  /* s[0..n) is a valid but unfinished start of a sequence       */
     IMP_UTF8_OK = 1,       /* s[0..*len) is one complete, valid sequence (no overlongs,
                               surrogates or code points above U+10FFFF)                   */

@@ -154,8 +154,10 @@ static imp_status bpe_word(const imp_vocab *v, bpe_work *w, const unsigned char 
             return st;
     }
     for (int32_t i = 0; i >= 0; i = w->sym[i].next) {
-        int32_t id = w->sym[i].id;
-        if (id < 0) id = v->unk; /* a byte whose character is no token: a broken vocabulary */
+        /* A byte whose character is not in the vocabulary (trainers leave out bytes that never
+         * occur in UTF-8, 0xF5-0xFF) cannot be encoded: it is dropped, as llama.cpp and HF
+         * tokenizers do (the UNK id of such vocabularies is often a control token). */
+        const int32_t id = w->sym[i].id;
         if (id >= 0 && (st = imp_tokens_push(out, id, err)) != IMP_OK) return st;
     }
     return IMP_OK;

@@ -140,7 +140,7 @@ static imp_status stream_emit(imp_detok_stream *s, const unsigned char *b, size_
             return IMP_OK;
         }
         st = imp_bytes_append(out, REPLACEMENT, 3, err);
-        i += 1;
+        i += len;
         run = i;
     }
     if (st == IMP_OK) st = imp_bytes_append(out, b + run, n - run, err);

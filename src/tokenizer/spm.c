@@ -92,8 +92,11 @@ imp_status imp_spm_encode(const imp_vocab *v, const char *text, size_t n, imp_to
     if (!w.sym) return imp_error_set(err, IMP_ERR_NOMEM, "tokenizer: out of memory (%zu bytes of text)", n);
     int32_t n_sym = 0;
     for (size_t i = 0; i < n;) {
-        size_t len = imp_utf8_len((unsigned char)text[i]);
-        if (len > n - i) len = n - i;
+        /* One symbol per valid UTF-8 sequence; a byte that starts none is a symbol of its own
+         * (llama.cpp trusts the lead byte, which lets invalid input swallow the next
+         * character's bytes and lose a U+2581). */
+        size_t len;
+        if (imp_utf8_check((const unsigned char *)text + i, n - i, &len) != IMP_UTF8_OK) len = 1;
         spm_sym *s = &w.sym[n_sym];
         s->off = i;
         s->n = len;
