@@ -249,8 +249,9 @@ static imp_status synth_fill(void *user, int64_t index, void *buf, uint64_t size
     return IMP_OK;
 }
 
-/* Synthetic SentencePiece-style vocabulary: <unk> <s> </s>, the 256 byte tokens, then unique
- * lowercase pieces (every other one with the word-start marker). */
+/* Synthetic SentencePiece-style vocabulary: <unk> <s> </s>, the 256 byte tokens, the word-start
+ * marker U+2581 alone (every real SPM vocabulary has it: without it a space would decode as the
+ * marker's bytes), then unique lowercase pieces (every other one with the marker). */
 static imp_status synth_vocab(synth_ctx *s, imp_gguf_writer *w, imp_error *err) {
     const int n = s->p->n_vocab;
     char **toks = imp_calloc((size_t)n, sizeof *toks);
@@ -267,8 +268,9 @@ static imp_status synth_vocab(synth_ctx *s, imp_gguf_writer *w, imp_error *err) 
         else if (i == 1) snprintf(piece, sizeof piece, "<s>");
         else if (i == 2) snprintf(piece, sizeof piece, "</s>");
         else if (i < 259) snprintf(piece, sizeof piece, "<0x%02X>", i - 3);
+        else if (i == 259) snprintf(piece, sizeof piece, "\xe2\x96\x81");
         else {
-            int k = i - 259, len = 0;
+            int k = i - 260, len = 0;
             char letters[16];
             do {
                 letters[len++] = (char)('a' + k % 26);
