@@ -48,3 +48,20 @@ int imp_utf8_encode(unsigned cp, char out[4]) {
     out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
 }
+
+size_t imp_utf8_invalid_at(const unsigned char *s, size_t n) {
+    for (size_t i = 0, len; i < n; i += len)
+        if (imp_utf8_check(s + i, n - i, &len) != IMP_UTF8_OK) return i;
+    return (size_t)-1;
+}
+
+unsigned imp_utf8_decode(const unsigned char *s, size_t *len) {
+    const unsigned c = s[0];
+    *len = imp_utf8_len((unsigned char)c);
+    switch (*len) {
+    case 2: return ((c & 0x1Fu) << 6) | (s[1] & 0x3Fu);
+    case 3: return ((c & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
+    case 4: return ((c & 0x07u) << 18) | ((s[1] & 0x3Fu) << 12) | ((s[2] & 0x3Fu) << 6) | (s[3] & 0x3Fu);
+    default: return c;
+    }
+}

@@ -27,6 +27,13 @@ typedef enum imp_utf8_result {
 
 imp_utf8_result imp_utf8_check(const unsigned char *s, size_t n, size_t *len);
 
+/* Offset of the first byte of s[0..n) that is not part of a valid sequence, or (size_t)-1 when
+ * all of it is valid UTF-8. */
+size_t imp_utf8_invalid_at(const unsigned char *s, size_t n);
+
+/* The code point of the valid sequence at s[0] (check first); *len gets its byte count. */
+unsigned imp_utf8_decode(const unsigned char *s, size_t *len);
+
 /* Appends the UTF-8 of code point cp (<= 0x10FFFF) to out; returns the byte count (1-4). */
 int imp_utf8_encode(unsigned cp, char out[4]);
 

@@ -45,11 +45,8 @@ static imp_status piece_bpe(const char *s, size_t n, imp_bytes *out, imp_error *
     for (size_t i = 0; st == IMP_OK && i < n;) {
         size_t len = 1;
         int b = -1;
-        if (imp_utf8_check((const unsigned char *)s + i, n - i, &len) == IMP_UTF8_OK) {
-            unsigned cp = (unsigned char)s[i];
-            if (len == 2) cp = ((cp & 0x1F) << 6) | ((unsigned char)s[i + 1] & 0x3F);
-            if (len <= 2) b = imp_bpe_char_byte(cp);
-        }
+        if (imp_utf8_check((const unsigned char *)s + i, n - i, &len) == IMP_UTF8_OK)
+            b = imp_bpe_char_byte(imp_utf8_decode((const unsigned char *)s + i, &len));
         if (b >= 0) {
             unsigned char c = (unsigned char)b;
             st = imp_bytes_append(out, &c, 1, err);
