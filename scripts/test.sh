@@ -18,12 +18,12 @@ args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo
       -DCMAKE_CUDA_ARCHITECTURES="${IMP_CUDA_ARCHS:-90a}")
 [ -x .venv/bin/python ] && args+=(-DPython3_EXECUTABLE="$root/.venv/bin/python")
 
-# The libFuzzer target needs clang; it gets its own build dir and the main build's ctest runs it
-# for IMP_FUZZ_SECONDS (tests/tools/fuzz_smoke.sh).
+# The libFuzzer targets need clang; they get their own build dir and the main build's ctest runs
+# each for IMP_FUZZ_SECONDS (tests/tools/fuzz_smoke.sh).
 if [ "${IMP_FUZZ_SECONDS:-20}" != 0 ] && command -v clang >/dev/null 2>&1; then
     cmake -S . -B "$build-fuzz" -DCMAKE_C_COMPILER=clang -DIMP_FUZZ=ON -DIMP_CUDA=OFF \
           -DIMP_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build "$build-fuzz" -j"$jobs" --target fuzz_gguf >/dev/null
+    cmake --build "$build-fuzz" -j"$jobs" --target fuzz_gguf fuzz_tokenizer >/dev/null
     args+=(-DIMP_FUZZ_BINARY="$root/$build-fuzz/tests/fuzz/fuzz_gguf")
 fi
 export IMP_FUZZ_SECONDS=${IMP_FUZZ_SECONDS:-20}

@@ -149,7 +149,7 @@ static imp_status partition(const imp_vocab *v, const char *text, size_t n, bool
             }
         }
     }
-    qsort(hits, n_hits, sizeof *hits, frag_cmp);
+    if (n_hits > 1) qsort(hits, n_hits, sizeof *hits, frag_cmp);
 
     fragment *f = imp_malloc_array(2 * n_hits + 1, sizeof *f);
     if (!f) {

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# A short libFuzzer run of the GGUF reader (tests/fuzz/run-fuzz.sh) as a ctest test.
+# Short libFuzzer runs of the GGUF reader and the tokenizer (tests/fuzz/run-fuzz.sh) as a ctest
+# test; fuzz_tokenizer is looked for next to fuzz_gguf.
 # The fuzzer needs a clang -DIMP_FUZZ=ON build; it is looked for, in order, at $IMP_FUZZ_BINARY,
 # at IMP_FUZZ_BINARY in BUILD_DIR's CMake cache (scripts/test.sh sets it), at
 # BUILD_DIR/tests/fuzz/fuzz_gguf and at BUILD_DIR-fuzz/tests/fuzz/fuzz_gguf. None: skip (77).
@@ -28,7 +29,15 @@ if [ -z "$fuzzer" ]; then
     exit 77
 fi
 fuzz_build=$(cd "$(dirname "$fuzzer")/../.." && pwd)
-bash "$here/../fuzz/run-fuzz.sh" "$fuzz_build" "$seconds"
+bash "$here/../fuzz/run-fuzz.sh" "$fuzz_build" "$seconds" fuzz_gguf
 rc=$?
+if [ $rc -eq 0 ]; then
+    if [ -x "$fuzz_build/tests/fuzz/fuzz_tokenizer" ]; then
+        bash "$here/../fuzz/run-fuzz.sh" "$fuzz_build" "$seconds" fuzz_tokenizer
+        rc=$?
+    else
+        echo "fuzz_tokenizer not built next to fuzz_gguf; only the GGUF reader was fuzzed"
+    fi
+fi
 [ $rc -eq 77 ] && rc=1 # a failure must never read as "skipped"
 exit $rc
