@@ -64,5 +64,24 @@ if [ -f "$src/models/SmolLM2-135M-Instruct.Q4_1.gguf" ]; then
     check "[ \"\$(\"$cli\" --model $src/models/SmolLM2-135M-Instruct.Q4_1.gguf --detokenize 19556,905)\" = 'Hello world' ]" "detokenize list"
 fi
 
+# --chat-render: the template detected from the file, the prompt's bytes, its ids with specials
+if [ -f "$src/models/SmolLM2-135M-Instruct.Q4_1.gguf" ]; then
+    m="$src/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+    "$cli" --model "$m" --chat-render "Hi" --system "Be brief." >"$tmp/chat.txt" 2>"$tmp/chat.err"
+    printf '<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n' >"$tmp/chat.want"
+    check "cmp -s $tmp/chat.txt $tmp/chat.want" "chat-render: chatml prompt"
+    check "grep -q 'picked chatml' $tmp/chat.err" "chat-render: says which template it picked"
+    # ids as HF tokenizers gives them (tests/unit/tokref.py encode --parse-special)
+    check "[ \"\$(\"$cli\" --model $m --chat-render Hi --ids 2>/dev/null)\" = '1 4093 198 26843 2 198 1 520 9531 198' ]" \
+        "chat-render --ids: specials parsed, no BOS (SmolLM2 adds none)"
+fi
+if [ -f "$src/models/gemma-3-270m-q4_k_m.gguf" ]; then
+    # ids as sentencepiece gives them (tokref.py encode --parse-special --add-bos)
+    check "[ \"\$(\"$cli\" --model $src/models/gemma-3-270m-q4_k_m.gguf --chat-render Hi --chat-template gemma --ids 2>/dev/null)\" = '2 105 2364 107 10979 106 107 105 4368 107' ]" \
+        "chat-render gemma --ids: BOS + turn markers"
+fi
+"$cli" --model "$tmp/tiny.gguf" --chat-render x --chat-template bogus >/dev/null 2>"$tmp/err"; rc=$?
+check "[ $rc -eq 2 ] && grep -q 'known:' $tmp/err" "unknown chat template lists the known ones"
+
 [ $fail -eq 0 ] && echo "tool_tokenize: all checks passed"
 exit $((fail > 0))

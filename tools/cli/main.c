@@ -19,6 +19,8 @@ static void cli_usage(FILE *f) {
                "                                               token ids (and pieces) of a text\n"
                "       imp-cli --model M --detokenize 1,2,3 | --detokenize-file F [--show-special]\n"
                "                                               the text of token ids (bytes exactly)\n"
+               "       imp-cli --model M --chat-render TEXT [--system S] [--chat-template NAME|auto] [--ids]\n"
+               "                                               the prompt (or its ids) a chat turn makes\n"
                "       imp-cli --devices                       list GPUs\n"
                "       imp-cli --version\n");
 }
@@ -68,6 +70,12 @@ int main(int argc, char **argv) {
             tok.parse_special = true;
         } else if (!strcmp(a, "--show-special")) {
             tok.show_special = true;
+        } else if (!strcmp(a, "--chat-render") && has_arg) {
+            tok.chat_user = argv[++i];
+        } else if (!strcmp(a, "--system") && has_arg) {
+            tok.chat_system = argv[++i];
+        } else if (!strcmp(a, "--chat-template") && has_arg) {
+            tok.chat_template = argv[++i];
         } else if (!strcmp(a, "--full")) {
             full = true;
         } else if (!strcmp(a, "--devices")) {
@@ -84,9 +92,9 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    const int n_tok_cmds = !!tok.text + !!tok.text_file + !!tok.detok + !!tok.detok_file;
+    const int n_tok_cmds = !!tok.text + !!tok.text_file + !!tok.detok + !!tok.detok_file + !!tok.chat_user;
     if (n_tok_cmds > 1 || (n_tok_cmds && inspect)) {
-        fprintf(stderr, "imp-cli: give one of --inspect, --tokenize, --tokenize-file, --detokenize, --detokenize-file\n");
+        fprintf(stderr, "imp-cli: give one of --inspect, --tokenize, --tokenize-file, --detokenize, --detokenize-file, --chat-render\n");
         return 2;
     }
     if (n_tok_cmds) return imp_cli_tokenize(&tok);

@@ -1,7 +1,9 @@
 /*
  * imp-cli tokenizer commands. --tokenize prints "id -> 'piece'" per token (control characters
  * escaped); with --ids one line of ids. --detokenize writes the text's bytes exactly, with no
- * newline added, so its output can be compared byte for byte with the original.
+ * newline added, so its output can be compared byte for byte with the original. --chat-render
+ * prints the prompt the chat template makes of a (system +) user message, or with --ids the ids
+ * it tokenizes to (the model's BOS rule, specials parsed), and names the template on stderr.
  */
 #include "tokenize.h"
 
@@ -12,6 +14,7 @@
 
 #include "base/threads.h"
 #include "base/utf8.h"
+#include "chat/chat.h"
 #include "tokenizer/tokenizer.h"
 
 /* Reads a whole file (binary). Returns NULL with a message on stderr. */
@@ -146,9 +149,52 @@ static int cli_detokenize(const imp_vocab *v, const cli_tok_opts *o, const char 
     return rc;
 }
 
+static int cli_chat_render(const imp_vocab *v, const cli_tok_opts *o) {
+    imp_error err;
+    imp_error_clear(&err);
+    imp_chat_family fam;
+    if (imp_chat_family_from_name(o->chat_template ? o->chat_template : "auto", &fam, &err) != IMP_OK) {
+        fprintf(stderr, "imp-cli: --chat-template: %s\n", err.msg);
+        return 2;
+    }
+    if (fam == IMP_CHAT_AUTO) {
+        imp_chat_detection d = imp_chat_detect(v->chat_template, v->chat_template_len);
+        char line[256];
+        fprintf(stderr, "imp-cli: chat template: %s\n", imp_chat_detection_describe(&d, line, sizeof line));
+        fam = d.family;
+    } else {
+        fprintf(stderr, "imp-cli: chat template: %s (from --chat-template)\n", imp_chat_family_name(fam));
+    }
+    imp_chat_msg msgs[2];
+    size_t n = 0;
+    if (o->chat_system) msgs[n++] = (imp_chat_msg){"system", o->chat_system, NULL};
+    msgs[n++] = (imp_chat_msg){"user", o->chat_user, NULL};
+    char *prompt = NULL;
+    size_t len = 0;
+    if (imp_chat_render(fam, msgs, n, true, &prompt, &len, &err) != IMP_OK) {
+        fprintf(stderr, "imp-cli: %s\n", err.msg);
+        return 1;
+    }
+    int rc = 0;
+    if (o->ids_only) {
+        imp_tokens ids = {0};
+        if (imp_tokenize(v, prompt, len, imp_tokenize_default_flags(v, true), &ids, &err) != IMP_OK) {
+            fprintf(stderr, "imp-cli: %s\n", err.msg);
+            rc = 1;
+        }
+        for (size_t i = 0; !rc && i < ids.n; i++) printf(i ? " %d" : "%d", ids.ids[i]);
+        if (!rc) printf("\n");
+        imp_tokens_free(&ids);
+    } else {
+        fwrite(prompt, 1, len, stdout);
+    }
+    imp_chat_free(prompt);
+    return rc;
+}
+
 int imp_cli_tokenize(const cli_tok_opts *o) {
     if (!o->model) {
-        fprintf(stderr, "imp-cli: --tokenize/--detokenize need --model FILE\n");
+        fprintf(stderr, "imp-cli: --tokenize/--detokenize/--chat-render need --model FILE\n");
         return 2;
     }
     imp_error err;
@@ -166,6 +212,8 @@ int imp_cli_tokenize(const cli_tok_opts *o) {
         char *buf = read_file(o->text_file, &n);
         rc = buf ? cli_tokenize_text(v, o, buf, n) : 1;
         free(buf);
+    } else if (o->chat_user) {
+        rc = cli_chat_render(v, o);
     } else if (o->detok) {
         rc = cli_detokenize(v, o, o->detok);
     } else if (o->detok_file) {

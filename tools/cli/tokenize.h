@@ -1,4 +1,5 @@
-/* imp-cli --tokenize / --tokenize-file / --detokenize: the tokenizer on a model's vocabulary. */
+/* imp-cli --tokenize / --tokenize-file / --detokenize / --chat-render: the tokenizer and chat
+ * template of a model's vocabulary. */
 #ifndef IMP_CLI_TOKENIZE_H
 #define IMP_CLI_TOKENIZE_H
 
@@ -14,6 +15,9 @@ typedef struct cli_tok_opts {
     bool add_bos;              /* --add-bos                                             */
     bool parse_special;        /* --parse-special                                       */
     bool show_special;         /* --show-special: render control tokens when detokenizing */
+    const char *chat_user;     /* --chat-render TEXT: the prompt a user turn makes         */
+    const char *chat_system;   /* --system TEXT: a system message before it               */
+    const char *chat_template; /* --chat-template NAME (default auto)                     */
 } cli_tok_opts;
 
 /* Returns a process exit code: 0 ok, 1 error (message on stderr), 2 bad usage. */
