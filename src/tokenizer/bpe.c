@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/log.h"
+#include "base/heap.h"
 #include "base/mem.h"
 #include "tokenizer/pretok.h"
 #include "tokenizer/tokenizer_impl.h"
@@ -56,48 +56,15 @@ typedef struct bpe_pair {
 typedef struct bpe_work {
     bpe_sym *sym;
     size_t sym_cap;
-    bpe_pair *heap;
-    size_t n_heap, heap_cap;
-    char *mapped; /* the word as mapped characters, for the ignore_merges lookup */
+    imp_heap heap; /* of bpe_pair */
+    char *mapped;  /* the word as mapped characters, for the ignore_merges lookup */
     size_t mapped_cap;
 } bpe_work;
 
-static bool pair_less(const bpe_pair *a, const bpe_pair *b) {
+/* Heap order: the lowest rank first, then the leftmost pair. */
+static bool pair_before(const void *pa, const void *pb) {
+    const bpe_pair *a = pa, *b = pb;
     return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-static imp_status heap_push(bpe_work *w, bpe_pair p, imp_error *err) {
-    if (w->n_heap == w->heap_cap) {
-        size_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
-        bpe_pair *h = realloc(w->heap, cap * sizeof *h);
-        if (!h) return imp_error_set(err, IMP_ERR_NOMEM, "tokenizer: out of memory");
-        w->heap = h;
-        w->heap_cap = cap;
-    }
-    size_t i = w->n_heap++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pair_less(&p, &w->heap[parent])) break;
-        w->heap[i] = w->heap[parent];
-        i = parent;
-    }
-    w->heap[i] = p;
-    return IMP_OK;
-}
-
-static bpe_pair heap_pop(bpe_work *w) {
-    bpe_pair top = w->heap[0], last = w->heap[--w->n_heap];
-    size_t i = 0, n = w->n_heap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && pair_less(&w->heap[c + 1], &w->heap[c])) c++;
-        if (!pair_less(&w->heap[c], &last)) break;
-        w->heap[i] = w->heap[c];
-        i = c;
-    }
-    if (n) w->heap[i] = last;
-    return top;
 }
 
 static imp_status try_pair(const imp_vocab *v, bpe_work *w, int32_t left, int32_t right, imp_error *err) {
@@ -106,7 +73,7 @@ static imp_status try_pair(const imp_vocab *v, bpe_work *w, int32_t left, int32_
     int32_t rank = imp_vocab_merge(v, w->sym[left].id, w->sym[right].id, &result);
     if (rank < 0) return IMP_OK;
     bpe_pair p = {rank, left, right, w->sym[left].id, w->sym[right].id, result};
-    return heap_push(w, p, err);
+    return imp_heap_push(&w->heap, &p, err);
 }
 
 static imp_status bpe_word(const imp_vocab *v, bpe_work *w, const unsigned char *s, size_t n,
@@ -138,11 +105,12 @@ static imp_status bpe_word(const imp_vocab *v, bpe_work *w, const unsigned char 
         w->sym[i].next = i + 1 < n ? (int32_t)i + 1 : -1;
         w->sym[i].dead = false;
     }
-    w->n_heap = 0;
+    w->heap.n = 0;
     for (size_t i = 0; i + 1 < n; i++)
         if ((st = try_pair(v, w, (int32_t)i, (int32_t)i + 1, err)) != IMP_OK) return st;
-    while (w->n_heap) {
-        bpe_pair p = heap_pop(w);
+    while (w->heap.n) {
+        bpe_pair p;
+        imp_heap_pop(&w->heap, &p);
         bpe_sym *l = &w->sym[p.left], *r = &w->sym[p.right];
         if (l->dead || r->dead || l->next != p.right || l->id != p.lid || r->id != p.rid) continue;
         l->id = p.result;
@@ -167,12 +135,13 @@ imp_status imp_bpe_encode(const imp_vocab *v, const char *text, size_t n, imp_to
                           imp_error *err) {
     imp_span_list words = {0};
     bpe_work w = {0};
+    imp_heap_init(&w.heap, sizeof(bpe_pair), pair_before);
     imp_status st = imp_pretok_split(v->pretok, text, n, &words, err);
     for (size_t i = 0; st == IMP_OK && i < words.n; i++)
         st = bpe_word(v, &w, (const unsigned char *)text + words.v[i].off, words.v[i].len, out, err);
     free(words.v);
     free(w.sym);
-    free(w.heap);
+    imp_heap_free(&w.heap);
     free(w.mapped);
     return st;
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/heap.h"
 #include "base/utf8.h"
 #include "tokenizer/tokenizer_impl.h"
 
@@ -29,47 +30,13 @@ typedef struct spm_pair {
 
 typedef struct spm_work {
     spm_sym *sym;
-    spm_pair *heap;
-    size_t n_heap, heap_cap;
+    imp_heap heap; /* of spm_pair */
 } spm_work;
 
 /* Heap order: higher score first, then the leftmost pair. */
-static bool pair_before(const spm_pair *a, const spm_pair *b) {
+static bool pair_before(const void *pa, const void *pb) {
+    const spm_pair *a = pa, *b = pb;
     return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-static imp_status spm_push(spm_work *w, spm_pair p, imp_error *err) {
-    if (w->n_heap == w->heap_cap) {
-        size_t cap = w->heap_cap ? w->heap_cap * 2 : 64;
-        spm_pair *h = realloc(w->heap, cap * sizeof *h);
-        if (!h) return imp_error_set(err, IMP_ERR_NOMEM, "tokenizer: out of memory");
-        w->heap = h;
-        w->heap_cap = cap;
-    }
-    size_t i = w->n_heap++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!pair_before(&p, &w->heap[parent])) break;
-        w->heap[i] = w->heap[parent];
-        i = parent;
-    }
-    w->heap[i] = p;
-    return IMP_OK;
-}
-
-static spm_pair spm_pop(spm_work *w) {
-    spm_pair top = w->heap[0], last = w->heap[--w->n_heap];
-    size_t i = 0, n = w->n_heap;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && pair_before(&w->heap[c + 1], &w->heap[c])) c++;
-        if (!pair_before(&w->heap[c], &last)) break;
-        w->heap[i] = w->heap[c];
-        i = c;
-    }
-    if (n) w->heap[i] = last;
-    return top;
 }
 
 static imp_status spm_try(const imp_vocab *v, spm_work *w, const char *text, int32_t left,
@@ -80,13 +47,14 @@ static imp_status spm_try(const imp_vocab *v, spm_work *w, const char *text, int
     int32_t id = imp_vocab_find(v, text + l->off, size);
     if (id < 0) return IMP_OK;
     spm_pair p = {v->score[id], left, right, size, id};
-    return spm_push(w, p, err);
+    return imp_heap_push(&w->heap, &p, err);
 }
 
 imp_status imp_spm_encode(const imp_vocab *v, const char *text, size_t n, imp_tokens *out,
                           imp_error *err) {
     if (n == 0) return IMP_OK;
     spm_work w = {0};
+    imp_heap_init(&w.heap, sizeof(spm_pair), pair_before);
     imp_status st = IMP_OK;
     w.sym = malloc(n * sizeof *w.sym); /* at most one symbol per byte */
     if (!w.sym) return imp_error_set(err, IMP_ERR_NOMEM, "tokenizer: out of memory (%zu bytes of text)", n);
@@ -108,8 +76,9 @@ imp_status imp_spm_encode(const imp_vocab *v, const char *text, size_t n, imp_to
         i += len;
     }
     for (int32_t i = 0; st == IMP_OK && i + 1 < n_sym; i++) st = spm_try(v, &w, text, i, i + 1, err);
-    while (st == IMP_OK && w.n_heap) {
-        spm_pair p = spm_pop(&w);
+    while (st == IMP_OK && w.heap.n) {
+        spm_pair p;
+        imp_heap_pop(&w.heap, &p);
         spm_sym *l = &w.sym[p.left], *r = &w.sym[p.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != p.size || l->next != p.right) continue;
         l->n += r->n;
@@ -133,6 +102,6 @@ imp_status imp_spm_encode(const imp_vocab *v, const char *text, size_t n, imp_to
         }
     }
     free(w.sym);
-    free(w.heap);
+    imp_heap_free(&w.heap);
     return st;
 }

@@ -17,7 +17,7 @@
 
 #include "base/utf8.h"
 #include "gguf/gguf.h"
-#include "tokenizer/tokenizer.h"
+#include "tokenizer/tokenizer_impl.h"
 
 #define N_VOCABS 7
 static imp_vocab *vocabs[N_VOCABS]; /* read-only after LLVMFuzzerInitialize */
@@ -74,14 +74,7 @@ static imp_vocab *make_bpe(const char *pre) {
     const char *tok[N];
     int32_t type[N];
     for (int b = 0; b < 256; b++) {
-        unsigned cp = (unsigned)b;
-        if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || b >= 174)) {
-            unsigned k = 0;
-            for (int x = 0; x < b; x++)
-                if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || x >= 174)) k++;
-            cp = 256 + k;
-        }
-        chars[b][imp_utf8_encode(cp, chars[b])] = 0;
+        chars[b][imp_bpe_byte_char((unsigned)b, chars[b])] = 0;
         tok[b] = chars[b];
         type[b] = 1;
     }
