@@ -146,22 +146,14 @@ static imp_status stream_emit(imp_detok_stream *s, const unsigned char *b, size_
 }
 
 imp_status imp_detok_stream_push(imp_detok_stream *s, int32_t id, imp_bytes *out, imp_error *err) {
+    /* The held bytes, then the token's piece; piece_stripped strips at the piece's own start. */
     imp_bytes piece = {0};
-    imp_status st = imp_bytes_append(&piece, s->hold, s->n_hold, err);
-    const size_t held = s->n_hold;
     bool strip = s->strip;
-    if (st == IMP_OK) {
-        /* strip applies to the token's own piece, not to held bytes in front of it */
-        imp_bytes tok = {0};
-        st = piece_stripped(s->v, id, s->flags, &strip, &tok, err);
-        if (st == IMP_OK) st = imp_bytes_append(&piece, tok.p, tok.n, err);
-        free(tok.p);
-    }
+    imp_status st = imp_bytes_append(&piece, s->hold, s->n_hold, err);
+    if (st == IMP_OK) st = piece_stripped(s->v, id, s->flags, &strip, &piece, err);
     if (st == IMP_OK) {
         s->strip = strip;
         st = stream_emit(s, (const unsigned char *)piece.p, piece.n, out, err);
-    } else {
-        s->n_hold = held; /* nothing consumed */
     }
     free(piece.p);
     return st;

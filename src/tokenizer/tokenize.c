@@ -34,9 +34,9 @@ void imp_tokens_free(imp_tokens *t) {
 }
 
 imp_status imp_bytes_append(imp_bytes *b, const void *s, size_t n, imp_error *err) {
-    if (n >= b->cap - b->n || !b->p) {
-        size_t need;
-        if (!imp_add_u64(b->n, (uint64_t)n + 1, (uint64_t *)&need))
+    if (!b->p || n >= b->cap - b->n) { /* room for n bytes and the NUL */
+        uint64_t need;
+        if (!imp_add_u64(b->n, (uint64_t)n + 1, &need) || need > SIZE_MAX / 2)
             return imp_error_set(err, IMP_ERR_NOMEM, "tokenizer: text too long");
         size_t cap = b->cap ? b->cap : 256;
         while (cap < need) cap *= 2;

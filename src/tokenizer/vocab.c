@@ -106,15 +106,15 @@ static imp_status vocab_arr(const imp_gguf *g, const char *key, imp_gguf_type el
     if (imp_gguf_find_key(g, key) < 0) return IMP_OK;
     imp_status st = imp_gguf_get_arr(g, key, out, err);
     if (st != IMP_OK) return st;
-    bool ok = (*out)->arr.elem_type == elem;
-    if (elem == IMP_GGUF_INT32) /* accept any integer width for token types */
-        ok = (*out)->arr.elem_type != IMP_GGUF_STRING && (*out)->arr.elem_type != IMP_GGUF_ARRAY &&
-             (*out)->arr.elem_type != IMP_GGUF_FLOAT32 && (*out)->arr.elem_type != IMP_GGUF_FLOAT64;
-    if (elem == IMP_GGUF_FLOAT32)
-        ok = (*out)->arr.elem_type == IMP_GGUF_FLOAT32 || (*out)->arr.elem_type == IMP_GGUF_FLOAT64;
+    /* Token types may be stored in any integer width, scores as float32 or float64. */
+    const imp_gguf_type t = (*out)->arr.elem_type;
+    const bool is_int = t <= IMP_GGUF_INT32 || t == IMP_GGUF_UINT64 || t == IMP_GGUF_INT64;
+    const bool ok = elem == IMP_GGUF_INT32   ? is_int
+                    : elem == IMP_GGUF_FLOAT32 ? (t == IMP_GGUF_FLOAT32 || t == IMP_GGUF_FLOAT64)
+                                               : t == elem;
     if (!ok)
         return imp_error_set(err, IMP_ERR_TYPE, "%s: array of %s, expected %s", key,
-                             imp_gguf_type_name((*out)->arr.elem_type), imp_gguf_type_name(elem));
+                             imp_gguf_type_name(t), imp_gguf_type_name(elem));
     return IMP_OK;
 }
 
