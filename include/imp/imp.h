@@ -1,14 +1,24 @@
 /*
  * imp — public C API.
  *
- * Usage (grows with the engine; model/context API arrives with the forward pass):
+ * Usage:
  *
  *     #include <imp/imp.h>
- *     printf("imp %s\n", imp_version());
- *     imp_log_set(my_log_fn, my_user_data);   // the library never prints to stdout
+ *     ImpModel model;   imp_model_load("model.gguf", IMP_FORMAT_GGUF, &model);
+ *     ImpConfig cfg = imp_config_default();
+ *     ImpContext ctx;   imp_context_create(model, &cfg, &ctx);
+ *     ImpGenerateParams params = imp_generate_params_default();  params.max_tokens = 128;
+ *     char output[4096]; size_t output_len;
+ *     imp_generate(ctx, "The capital of France is", &params, output, sizeof(output), &output_len);
+ *     imp_context_free(ctx); imp_model_free(model);
  *
- * Thread safety: every function here may be called from any thread, except imp_log_set, which
- * should be called once before other threads use the library.
+ * Every function returns an ImpStatus (IMP_OK = 0) unless documented otherwise; the message of
+ * a failure goes to the log callback (imp_log_set) and, for a context, to
+ * imp_context_last_error(). The library never prints to stdout and never exits.
+ *
+ * Thread safety: a model is read-only once loaded and may be shared by any number of contexts
+ * on any threads; a context is used by one thread at a time. imp_log_set should be called once
+ * before other threads use the library.
  */
 #ifndef IMP_IMP_H
 #define IMP_IMP_H
@@ -55,6 +65,182 @@ typedef void (*ImpLogFn)(ImpLogLevel level, const char *message, void *user);
 /* Routes the library's log lines to fn (NULL: the default, which writes WARN and ERROR lines to
  * stderr). min_level drops lines below it. Call before other threads use the library. */
 void imp_log_set(ImpLogFn fn, void *user, ImpLogLevel min_level);
+
+/* ---- models ----------------------------------------------------------------------------- */
+
+typedef struct ImpModel_ *ImpModel;     /* a loaded model (weights, vocabulary, hyper-parameters) */
+typedef struct ImpContext_ *ImpContext; /* per-conversation state: KV cache, sampler, history    */
+
+typedef enum ImpFormat { IMP_FORMAT_GGUF = 0 } ImpFormat;
+
+/* Load progress: called with bytes checked so far and the total (may be called often). */
+typedef void (*ImpProgressFn)(uint64_t done, uint64_t total, void *user);
+
+/* Loads and validates a model file. On success *out is the model (free with imp_model_free);
+ * on failure *out is NULL and the reason is logged at ERROR level. */
+ImpStatus imp_model_load(const char *path, ImpFormat format, ImpModel *out);
+
+/* As imp_model_load, with a progress callback (may be NULL) and the failure's message written
+ * to err (NUL-terminated, truncated to err_cap; err may be NULL). */
+ImpStatus imp_model_load_ex(const char *path, ImpFormat format, ImpProgressFn progress, void *user,
+                            ImpModel *out, char *err, size_t err_cap);
+
+/* Frees a model; every context made from it must be freed first. NULL is fine. */
+void imp_model_free(ImpModel model);
+
+typedef struct ImpModelInfo {
+    const char *name;          /* general.name or the file name (owned by the model)      */
+    const char *architecture;  /* "llama", "qwen3", ... (static)                          */
+    int32_t n_vocab, n_ctx_train, n_layer, n_embd, n_head, n_head_kv;
+    uint64_t n_params;         /* weights' element count                                  */
+    uint64_t weight_bytes;
+    int32_t bos, eos;          /* -1 if none                                              */
+    bool add_bos;              /* the tokenizer prepends BOS                              */
+    bool has_chat_template;    /* the file carries tokenizer.chat_template                */
+} ImpModelInfo;
+
+ImpStatus imp_model_info(ImpModel model, ImpModelInfo *info);
+
+/* ---- tokens ----------------------------------------------------------------------------- */
+
+/* Text -> token ids. add_special: prepend BOS (and append EOS) as the model's tokenizer does;
+ * parse_special: control-token texts ("<|im_end|>") become those tokens. *n_tokens gets the
+ * full count; when it exceeds cap, nothing useful is in tokens and IMP_ERR_RANGE is returned
+ * (call again with a larger buffer). */
+ImpStatus imp_tokenize(ImpModel model, const char *text, size_t len, bool add_special, bool parse_special,
+                       int32_t *tokens, size_t cap, size_t *n_tokens);
+
+/* Token ids -> text (exact bytes; special tokens rendered only when special is true). out gets
+ * up to cap - 1 bytes and a NUL; *len the full length; IMP_ERR_RANGE when it did not fit. */
+ImpStatus imp_detokenize(ImpModel model, const int32_t *tokens, size_t n, bool special, char *out, size_t cap,
+                         size_t *len);
+
+/* ---- contexts --------------------------------------------------------------------------- */
+
+typedef struct ImpConfig {
+    int32_t n_threads;    /* CPU threads; 0 = every core                                    */
+    int32_t max_seq_len;  /* context length; 0 = min(training context, 4096)                */
+    int32_t max_batch;    /* tokens per forward step (prompt processing); default 512        */
+} ImpConfig;
+
+ImpConfig imp_config_default(void);
+
+/* Makes a context for model (which must outlive it). */
+ImpStatus imp_context_create(ImpModel model, const ImpConfig *cfg, ImpContext *out);
+void imp_context_free(ImpContext ctx); /* NULL is fine */
+
+/* The message of the context's last failure ("" if none). Owned by the context. */
+const char *imp_context_last_error(ImpContext ctx);
+
+/* Forgets the conversation (the KV cache and token history). */
+void imp_context_reset(ImpContext ctx);
+
+/* Number of tokens in the context's history (and KV cache). */
+int32_t imp_context_n_past(ImpContext ctx);
+
+typedef struct ImpLogitBias { int32_t token; float bias; } ImpLogitBias; /* -INFINITY bans */
+
+/* Streaming: called with each piece of generated text as soon as it is safe to show (stop
+ * strings held back); return false to stop generating. */
+typedef bool (*ImpTextFn)(const char *text, size_t len, void *user);
+
+typedef enum ImpStopReason {
+    IMP_STOP_NONE = 0, IMP_STOP_EOG = 1, IMP_STOP_MAX_TOKENS = 2, IMP_STOP_STRING = 3, IMP_STOP_TOKEN = 4,
+    IMP_STOP_CALLBACK = 5, IMP_STOP_BUFFER_FULL = 6, IMP_STOP_CONTEXT_FULL = 7,
+} ImpStopReason;
+
+typedef struct ImpGenerateParams {
+    int32_t max_tokens;          /* tokens to generate at most; default 256                     */
+    float temperature;           /* <= 0: greedy; default 0.8                                   */
+    int32_t top_k;               /* <= 0 off; default 40                                        */
+    float top_p;                 /* >= 1 off; default 0.95                                      */
+    float min_p;                 /* <= 0 off; default 0.05                                      */
+    float typical_p;             /* >= 1 off; default 1                                         */
+    float repeat_penalty;        /* 1 off; default 1                                            */
+    int32_t repeat_last_n;       /* penalty window; 0 off, -1 whole history; default 64         */
+    float frequency_penalty;     /* default 0                                                   */
+    float presence_penalty;      /* default 0                                                   */
+    float dry_multiplier;        /* 0 off; default 0                                            */
+    float dry_base;              /* default 1.75                                                */
+    int32_t dry_allowed_length;  /* default 2                                                   */
+    int32_t dry_penalty_last_n;  /* -1 whole history; default -1                                */
+    const char *const *dry_breakers; int32_t n_dry_breakers; /* NULL: "\n" ":" "\"" "*"           */
+    int32_t mirostat;            /* 0 off, 1, 2; default 0                                      */
+    float mirostat_tau;          /* default 5                                                   */
+    float mirostat_eta;          /* default 0.1                                                 */
+    uint64_t seed;               /* same seed, same output; default 0                           */
+    const ImpLogitBias *logit_bias; int32_t n_logit_bias;
+    const char *const *stop;     int32_t n_stop;        /* stop strings (not part of the output)   */
+    const int32_t *stop_tokens;  int32_t n_stop_tokens; /* besides the model's end-of-generation set */
+    bool parse_special;          /* prompt text may contain control tokens; default true         */
+    bool add_special;            /* prepend BOS when the model's tokenizer does; default true    */
+    ImpTextFn on_text; void *user;
+} ImpGenerateParams;
+
+ImpGenerateParams imp_generate_params_default(void);
+
+/* Generates a continuation of prompt. The context keeps the conversation: tokens the new prompt
+ * shares with the history (from the start) are not computed again, so a chat can pass its whole
+ * re-rendered transcript every turn. out receives the generated text (up to cap - 1 bytes and
+ * a NUL; generation stops when it is full); *out_len its length. */
+ImpStatus imp_generate(ImpContext ctx, const char *prompt, const ImpGenerateParams *params, char *out, size_t cap,
+                       size_t *out_len);
+
+typedef struct ImpStats {
+    int32_t n_prompt;        /* prompt tokens computed (after reuse)   */
+    int32_t n_reused;        /* prompt tokens taken from the cache     */
+    int32_t n_generated;
+    double prompt_s, generate_s;
+    ImpStopReason stop;
+} ImpStats;
+
+/* Counters of the last imp_generate call (or prefill + decode steps since the last reset). */
+ImpStatus imp_context_stats(ImpContext ctx, ImpStats *stats);
+
+/* Token-level control. imp_prefill appends tokens to the history and computes them; the
+ * logits of the last one become current. */
+ImpStatus imp_prefill(ImpContext ctx, const int32_t *tokens, size_t n);
+
+/* As imp_prefill, and keeps the logits of tokens[first..n) (not only the last one's) until the
+ * next call: imp_get_logits_ith(ctx, i) for first <= i < n. For scoring text (perplexity). */
+ImpStatus imp_prefill_logits(ImpContext ctx, const int32_t *tokens, size_t n, size_t first);
+
+/* Logits of token i of the last imp_prefill_logits call (n_vocab floats, owned by the context),
+ * or NULL when i was not kept. */
+const float *imp_get_logits_ith(ImpContext ctx, int32_t i);
+
+/* Sets the sampling used by imp_decode_step (default: imp_generate_params_default()). */
+ImpStatus imp_set_sampling(ImpContext ctx, const ImpGenerateParams *params);
+
+/* Samples the next token from the current logits, appends it and computes it so the next
+ * logits are current. *token gets the token; *is_eog whether it ends generation (then it is
+ * not computed). IMP_ERR_RANGE when the context is full. */
+ImpStatus imp_decode_step(ImpContext ctx, int32_t *token, bool *is_eog);
+
+/* The current logits (n_vocab floats, owned by the context, valid until the next call), or
+ * NULL when there are none. */
+const float *imp_get_logits(ImpContext ctx, int32_t *n_vocab);
+
+/* ---- chat templates ----------------------------------------------------------------------- */
+
+typedef struct ImpChatMessage {
+    const char *role;    /* "system", "user", "assistant", "tool" */
+    const char *content; /* UTF-8                                 */
+} ImpChatMessage;
+
+/* Which chat format tmpl means for this model: a family name ("chatml", "llama3", "gemma", ...,
+ * "none" for plain text) or "auto" / NULL for the model's own template, detected from its GGUF.
+ * A model whose file has no template (a base model) resolves to "none": its prompts are plain
+ * completions. Returns the family's name (static storage), or NULL for an unknown name. When
+ * why is non-NULL it receives a one-line explanation ("picked chatml (found ...)"). */
+const char *imp_chat_format(ImpModel model, const char *tmpl, char *why, size_t why_cap);
+
+/* Renders a conversation in the format imp_chat_format(model, tmpl) names. add_assistant opens
+ * the assistant's turn (the prompt for generation). out gets up to cap - 1 bytes and a NUL,
+ * *len the full length; IMP_ERR_RANGE when it did not fit. BOS is not included (imp_generate /
+ * imp_tokenize add it as the tokenizer does). */
+ImpStatus imp_chat_apply(ImpModel model, const char *tmpl, const ImpChatMessage *msgs, size_t n, bool add_assistant,
+                         char *out, size_t cap, size_t *len);
 
 #ifdef __cplusplus
 }

@@ -100,7 +100,7 @@ static imp_status piece_stripped(const imp_vocab *v, int32_t id, unsigned flags,
     return IMP_OK;
 }
 
-imp_status imp_detokenize(const imp_vocab *v, const int32_t *ids, size_t n, unsigned flags,
+imp_status imp_vocab_detokenize(const imp_vocab *v, const int32_t *ids, size_t n, unsigned flags,
                           imp_bytes *out, imp_error *err) {
     if (!v || !out || (!ids && n)) return imp_error_set(err, IMP_ERR_INVALID_ARG, "detokenize: NULL argument");
     bool strip = v->kind == IMP_VOCAB_SPM && v->add_space_prefix && !(flags & IMP_DETOK_NO_STRIP);

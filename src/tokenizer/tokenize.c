@@ -189,7 +189,7 @@ static imp_status spm_escape(const char *s, size_t n, bool prefix, imp_bytes *bu
     return st;
 }
 
-imp_status imp_tokenize(const imp_vocab *v, const char *text, size_t n, unsigned flags,
+imp_status imp_vocab_tokenize(const imp_vocab *v, const char *text, size_t n, unsigned flags,
                         imp_tokens *out, imp_error *err) {
     if (!v || !out || (!text && n))
         return imp_error_set(err, IMP_ERR_INVALID_ARG, "tokenize: NULL argument");

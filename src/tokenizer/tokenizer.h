@@ -53,7 +53,7 @@ unsigned imp_tokenize_default_flags(const imp_vocab *v, bool parse_special);
 
 /* Appends the ids of text[0..n) to *out (which may already hold ids). Any bytes are accepted
  * (invalid UTF-8 goes through byte fallback / byte tokens). Inputs over 1 GiB are refused. */
-imp_status imp_tokenize(const imp_vocab *v, const char *text, size_t n, unsigned flags,
+imp_status imp_vocab_tokenize(const imp_vocab *v, const char *text, size_t n, unsigned flags,
                         imp_tokens *out, imp_error *err);
 
 enum {
@@ -69,7 +69,7 @@ imp_status imp_token_piece(const imp_vocab *v, int32_t id, unsigned flags, imp_b
 /* Appends the text of ids[0..n): the pieces in order, with the space a SentencePiece vocab with
  * add_space_prefix put in front of the first word removed (unless IMP_DETOK_NO_STRIP). For text
  * tokenized without specials this gives back the original bytes. */
-imp_status imp_detokenize(const imp_vocab *v, const int32_t *ids, size_t n, unsigned flags,
+imp_status imp_vocab_detokenize(const imp_vocab *v, const int32_t *ids, size_t n, unsigned flags,
                           imp_bytes *out, imp_error *err);
 
 /* Streaming detokenizer: push ids one at a time; each push appends only whole, valid UTF-8

@@ -110,8 +110,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     imp_error err;
     imp_tokens t = {0};
     imp_bytes out = {0}, s = {0};
-    if (imp_tokenize(v, text, n, parse ? IMP_TOK_PARSE_SPECIAL : 0u, &t, &err) != IMP_OK) abort();
-    if (imp_detokenize(v, t.ids, t.n, 0, &out, &err) != IMP_OK) abort();
+    if (imp_vocab_tokenize(v, text, n, parse ? IMP_TOK_PARSE_SPECIAL : 0u, &t, &err) != IMP_OK) abort();
+    if (imp_vocab_detokenize(v, t.ids, t.n, 0, &out, &err) != IMP_OK) abort();
     /* With add_space_prefix, text after a special token gets its own prefix space (llama.cpp's
      * rule), so only texts without specials must come back exactly there. */
     bool exact = !parse;

@@ -146,7 +146,7 @@ def run_imp(imp, args, stdin=None):
     return r.returncode, r.stdout, r.stderr.decode("utf-8", "replace")
 
 
-def imp_tokenize(imp, model, path, parse_special=False, add_bos=False):
+def imp_vocab_tokenize(imp, model, path, parse_special=False, add_bos=False):
     args = ["--model", model, "--tokenize-file", path, "--ids"]
     if parse_special:
         args.append("--parse-special")
@@ -209,7 +209,7 @@ def check_model(imp, name, fails, tmp):
             tag = f"{label}{' --parse-special' if ps else ''}"
             want = ref.encode(text, parse_special=ps)
             try:
-                got = imp_tokenize(imp, path, tpath, parse_special=ps)
+                got = imp_vocab_tokenize(imp, path, tpath, parse_special=ps)
             except RuntimeError as e:
                 fails.fail(f"{name}: {tag}: {e}")
                 continue
@@ -232,7 +232,7 @@ def check_model(imp, name, fails, tmp):
     tpath = os.path.join(tmp, "text.txt")
     with open(tpath, "wb") as fh:
         fh.write(b"Hello world")
-    got = imp_tokenize(imp, path, tpath, add_bos=True)
+    got = imp_vocab_tokenize(imp, path, tpath, add_bos=True)
     want = ref.encode("Hello world", add_bos=True)
     if got != want:
         fails.fail(f"{name}: --add-bos: imp {got}, reference {want}")

@@ -3,7 +3,7 @@
 
 For every tiny-* preset and every mix: the file written by imp-synth opens in gguf's GGUFReader,
 the tensor set / shapes / types are what the preset and mix imply, weights dequantized by gguf
-have std ~0.02 and norms are exactly 1. imp-quantize of an F32 synthetic model gives the same
+have std ~0.02 and norms are F32 within 1 +- 0.25. imp-quantize of an F32 synthetic model gives the same
 per-tensor types as imp-synth with that mix, and gguf's dequantization of the result is close to
 the F32 source (relative RMSE bounded per type).
 Exit 77 (skip) when gguf/numpy are not installed.
@@ -74,8 +74,10 @@ with tempfile.TemporaryDirectory() as tmp:
             for name, t in ts.items():
                 w = dequantize(t.data, t.tensor_type).astype(np.float64).ravel()
                 if name.endswith("norm.weight"):
-                    if t.tensor_type != gguf.GGMLQuantizationType.F32 or not np.all(w == 1.0):
-                        fail(f"{preset} {mix}: {name} is not F32 ones")
+                    # 1 +- 0.25, not constant: a norm weight applied wrongly shows in the tests
+                    if (t.tensor_type != gguf.GGMLQuantizationType.F32 or not np.all(np.abs(w - 1.0) <= 0.25)
+                            or np.all(w == w[0])):
+                        fail(f"{preset} {mix}: {name} is not F32 within 1 +- 0.25")
                 elif name.endswith(".weight") and w.size >= 4096:
                     std = float(np.std(w))
                     if not (0.017 < std < 0.023):

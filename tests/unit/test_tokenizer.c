@@ -82,7 +82,7 @@ static void expect_ids(const imp_vocab *v, const char *text, unsigned flags, con
     imp_tokens t = {0};
     imp_error err;
     imp_error_clear(&err);
-    CHECKF(imp_tokenize(v, text, strlen(text), flags, &t, &err) == IMP_OK, "%s: %s", what, err.msg);
+    CHECKF(imp_vocab_tokenize(v, text, strlen(text), flags, &t, &err) == IMP_OK, "%s: %s", what, err.msg);
     bool same = t.n == n_want && (n_want == 0 || !memcmp(t.ids, want, n_want * sizeof *want));
     CHECKF(same, "%s: got %zu ids", what, t.n);
     if (!same) {
@@ -105,7 +105,7 @@ static void expect_detok(const imp_vocab *v, const int32_t *ids, size_t n, unsig
                          const char *want, const char *what) {
     imp_bytes b = {0};
     imp_error err;
-    CHECKF(imp_detokenize(v, ids, n, flags, &b, &err) == IMP_OK, "%s", what);
+    CHECKF(imp_vocab_detokenize(v, ids, n, flags, &b, &err) == IMP_OK, "%s", what);
     CHECKF(b.n == strlen(want) && !memcmp(b.p, want, b.n), "%s: got '%s' want '%s'", what, b.p ? b.p : "", want);
     free(b.p);
 }
@@ -193,7 +193,7 @@ static void test_spm(void) {
     imp_bytes b = {0};
     imp_error err;
     const int32_t bad = S_N;
-    CHECK(imp_detokenize(v, &bad, 1, 0, &b, &err) == IMP_ERR_INVALID_ARG);
+    CHECK(imp_vocab_detokenize(v, &bad, 1, 0, &b, &err) == IMP_ERR_INVALID_ARG);
     free(b.p);
 
     /* streaming: a two-byte character split over two byte tokens comes out whole */
@@ -392,8 +392,8 @@ static bool roundtrip(const imp_vocab *v, const char *text, size_t n) {
     imp_tokens t = {0};
     imp_bytes b = {0}, s = {0};
     imp_error err;
-    bool ok = imp_tokenize(v, text, n, 0, &t, &err) == IMP_OK &&
-              imp_detokenize(v, t.ids, t.n, 0, &b, &err) == IMP_OK && b.n == n &&
+    bool ok = imp_vocab_tokenize(v, text, n, 0, &t, &err) == IMP_OK &&
+              imp_vocab_detokenize(v, t.ids, t.n, 0, &b, &err) == IMP_OK && b.n == n &&
               (n == 0 || !memcmp(b.p, text, n));
     /* the stream gives the same bytes when the input is valid UTF-8, and only valid UTF-8 */
     imp_detok_stream ds;
@@ -484,10 +484,10 @@ static void test_real(const char *rel, const tok_expect *cases, int n_cases, con
 
     /* a special token's text: text without parsing, the token with it */
     imp_tokens t = {0};
-    CHECK(imp_tokenize(v, special, strlen(special), IMP_TOK_PARSE_SPECIAL, &t, &err) == IMP_OK);
+    CHECK(imp_vocab_tokenize(v, special, strlen(special), IMP_TOK_PARSE_SPECIAL, &t, &err) == IMP_OK);
     CHECKF(t.n == 1 && t.ids[0] == special_id, "%s: '%s' parsed", rel, special);
     t.n = 0;
-    CHECK(imp_tokenize(v, special, strlen(special), 0, &t, &err) == IMP_OK);
+    CHECK(imp_vocab_tokenize(v, special, strlen(special), 0, &t, &err) == IMP_OK);
     CHECKF(t.n > 1, "%s: '%s' as text", rel, special);
     imp_tokens_free(&t);
     imp_vocab_free(v);

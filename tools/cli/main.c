@@ -1,7 +1,7 @@
 /*
  * imp-cli: the command-line front end. Thin: parses flags and calls libimp.
- * Today: --inspect FILE (metadata + tensor table), the tokenizer (--tokenize, --detokenize),
- * --devices, --version. Generation arrives with the forward pass.
+ * Generation (--prompt, --interactive), --perplexity, --inspect FILE (metadata + tensor table),
+ * the tokenizer (--tokenize, --detokenize, --chat-render), --devices, --version.
  */
 #include <stdio.h>
 #include <string.h>
@@ -9,11 +9,24 @@
 #include <imp/imp.h>
 
 #include "backend/device.h"
+#include "generate.h"
 #include "inspect.h"
 #include "tokenize.h"
 
 static void cli_usage(FILE *f) {
-    fprintf(f, "usage: imp-cli --inspect MODEL.gguf [--full]   print metadata and tensors\n"
+    fprintf(f, "usage: imp-cli --model M --prompt TEXT [options]  answer (chat template) or continue a text\n"
+               "       imp-cli --model M --interactive [options]  multi-turn chat on stdin (/reset, /exit)\n"
+               "       imp-cli --model M --perplexity FILE [--ctx N]  perplexity (llama-perplexity's method)\n"
+               "  generation options:\n"
+               "    --system S --chat-template NAME|auto|none --max-tokens N (-n) --stop S (repeatable)\n"
+               "    --stop-token ID --temperature T --top-k K --top-p P --min-p P --typical-p P\n"
+               "    --repeat-penalty R --repeat-last-n N --frequency-penalty F --presence-penalty P\n"
+               "    --dry-multiplier M --dry-base B --dry-allowed-length L --dry-penalty-last-n N\n"
+               "    --dry-sequence-breaker S --mirostat 0|1|2 --mirostat-lr ETA --mirostat-ent TAU\n"
+               "    --seed N --logit-bias TOKEN(+|-)BIAS --max-seq-len N (-c) --threads N (-t) --quiet\n"
+               "       imp-cli --model M --bench [--bench-pp N] [--max-tokens N] [--bench-reps R] [--threads T]\n"
+               "                                               ppN / tgN t/s and the memory-bandwidth ceiling\n"
+               "       imp-cli --inspect MODEL.gguf [--full]   print metadata and tensors\n"
                "       imp-cli --model M --tokenize TEXT | --tokenize-file F\n"
                "               [--ids] [--add-bos] [--parse-special]\n"
                "                                               token ids (and pieces) of a text\n"
@@ -47,13 +60,29 @@ int main(int argc, char **argv) {
     const char *inspect = NULL;
     bool full = false;
     cli_tok_opts tok = {0};
+    cli_gen_opts gen;
+    imp_cli_gen_defaults(&gen);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const bool has_arg = i + 1 < argc;
+        /* flags both the tokenizer commands and generation read */
+        if ((!strcmp(a, "--model") || !strcmp(a, "-m")) && has_arg) {
+            tok.model = gen.model = argv[++i];
+            continue;
+        }
+        if (!strcmp(a, "--system") && has_arg) {
+            tok.chat_system = gen.system = argv[++i];
+            continue;
+        }
+        if (!strcmp(a, "--chat-template") && has_arg) {
+            tok.chat_template = gen.chat_template = argv[++i];
+            continue;
+        }
+        const int g = imp_cli_gen_flag(&gen, argc, argv, &i);
+        if (g < 0) return 2;
+        if (g > 0) continue;
         if (!strcmp(a, "--inspect") && has_arg) {
             inspect = argv[++i];
-        } else if ((!strcmp(a, "--model") || !strcmp(a, "-m")) && has_arg) {
-            tok.model = argv[++i];
         } else if (!strcmp(a, "--tokenize") && has_arg) {
             tok.text = argv[++i];
         } else if (!strcmp(a, "--tokenize-file") && has_arg) {
@@ -72,10 +101,6 @@ int main(int argc, char **argv) {
             tok.show_special = true;
         } else if (!strcmp(a, "--chat-render") && has_arg) {
             tok.chat_user = argv[++i];
-        } else if (!strcmp(a, "--system") && has_arg) {
-            tok.chat_system = argv[++i];
-        } else if (!strcmp(a, "--chat-template") && has_arg) {
-            tok.chat_template = argv[++i];
         } else if (!strcmp(a, "--full")) {
             full = true;
         } else if (!strcmp(a, "--devices")) {
@@ -97,7 +122,26 @@ int main(int argc, char **argv) {
         fprintf(stderr, "imp-cli: give one of --inspect, --tokenize, --tokenize-file, --detokenize, --detokenize-file, --chat-render\n");
         return 2;
     }
+    const int n_gen_cmds = !!gen.prompt + !!gen.interactive + !!gen.perplexity + !!gen.bench;
+    if ((n_tok_cmds || inspect) && n_gen_cmds) {
+        fprintf(stderr, "imp-cli: --prompt/--interactive/--perplexity do not combine with --inspect or the tokenizer commands\n");
+        return 2;
+    }
     if (n_tok_cmds) return imp_cli_tokenize(&tok);
+    if ((gen.perplexity || gen.bench) && n_gen_cmds > 1) {
+        fprintf(stderr, "imp-cli: --perplexity and --bench do not combine with each other, --prompt or --interactive\n");
+        return 2;
+    }
+    if (n_gen_cmds && !gen.model) {
+        fprintf(stderr, "imp-cli: --model M is required\n");
+        return 2;
+    }
+    if (gen.perplexity) return imp_cli_perplexity(&gen);
+    if (gen.bench) {
+        if (!gen.max_tokens_set) gen.gen.max_tokens = 128;
+        return imp_cli_bench(&gen);
+    }
+    if (n_gen_cmds) return imp_cli_generate(&gen);
     if (!inspect) {
         cli_usage(stderr);
         return 2;

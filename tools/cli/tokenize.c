@@ -104,7 +104,7 @@ static int cli_tokenize_text(const imp_vocab *v, const cli_tok_opts *o, const ch
     imp_tokens ids = {0};
     unsigned flags = (o->add_bos ? IMP_TOK_ADD_BOS : 0u) | (o->parse_special ? IMP_TOK_PARSE_SPECIAL : 0u);
     const double t0 = imp_time_s();
-    if (imp_tokenize(v, text, n, flags, &ids, &err) != IMP_OK) {
+    if (imp_vocab_tokenize(v, text, n, flags, &ids, &err) != IMP_OK) {
         fprintf(stderr, "imp-cli: %s\n", err.msg);
         return 1;
     }
@@ -138,7 +138,7 @@ static int cli_detokenize(const imp_vocab *v, const cli_tok_opts *o, const char 
     }
     imp_bytes text = {0};
     int rc = 0;
-    if (imp_detokenize(v, ids.ids, ids.n, o->show_special ? IMP_DETOK_SPECIAL : 0u, &text, &err) != IMP_OK) {
+    if (imp_vocab_detokenize(v, ids.ids, ids.n, o->show_special ? IMP_DETOK_SPECIAL : 0u, &text, &err) != IMP_OK) {
         fprintf(stderr, "imp-cli: %s\n", err.msg);
         rc = 1;
     } else {
@@ -178,7 +178,7 @@ static int cli_chat_render(const imp_vocab *v, const cli_tok_opts *o) {
     int rc = 0;
     if (o->ids_only) {
         imp_tokens ids = {0};
-        if (imp_tokenize(v, prompt, len, imp_tokenize_default_flags(v, true), &ids, &err) != IMP_OK) {
+        if (imp_vocab_tokenize(v, prompt, len, imp_tokenize_default_flags(v, true), &ids, &err) != IMP_OK) {
             fprintf(stderr, "imp-cli: %s\n", err.msg);
             rc = 1;
         }

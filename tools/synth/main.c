@@ -1,7 +1,7 @@
 /*
  * imp-synth PRESET out.gguf [--type MIX] [--seed N] [--threads N] [--layers N]
  *
- * Writes a complete model with random weights (normal, std 0.02; norm weights 1) at a real
+ * Writes a complete model with random weights (normal, std 0.02; norm weights 1 +- 0.25) at a real
  * model's shapes, with a synthetic SentencePiece-style vocabulary and the metadata a loader
  * needs. This is how GPU benchmarks get their models: speed does not depend on weight values.
  *
@@ -25,7 +25,7 @@
 #define SYNTH_POOL_ELEMS (1 << 20)
 #define SYNTH_STD        0.02f
 
-typedef enum { FILL_RANDOM, FILL_ONES, FILL_ROPE_FREQS } synth_fill_kind;
+typedef enum { FILL_RANDOM, FILL_NORM, FILL_ROPE_FREQS } synth_fill_kind;
 
 typedef struct {
     char name[96];
@@ -84,7 +84,7 @@ static int synth_build_tensors(synth_ctx *s) {
     rc |= synth_add(s, FILL_RANDOM, 2, E, V, 1, "token_embd.weight", 0);
     if (p->llama3_rope > 0) rc |= synth_add(s, FILL_ROPE_FREQS, 1, HD / 2, 1, 1, "rope_freqs.weight", 0);
     for (int l = 0; l < s->n_layer; l++) {
-        rc |= synth_add(s, FILL_ONES, 1, E, 1, 1, "blk.%d.attn_norm.weight", l);
+        rc |= synth_add(s, FILL_NORM, 1, E, 1, 1, "blk.%d.attn_norm.weight", l);
         if (p->fused_qkv) {
             rc |= synth_add(s, FILL_RANDOM, 2, E, QD + 2 * KD, 1, "blk.%d.attn_qkv.weight", l);
         } else {
@@ -98,12 +98,12 @@ static int synth_build_tensors(synth_ctx *s) {
             rc |= synth_add(s, FILL_RANDOM, 1, KD, 1, 1, "blk.%d.attn_v.bias", l);
         }
         if (p->qk_norm) {
-            rc |= synth_add(s, FILL_ONES, 1, HD, 1, 1, "blk.%d.attn_q_norm.weight", l);
-            rc |= synth_add(s, FILL_ONES, 1, HD, 1, 1, "blk.%d.attn_k_norm.weight", l);
+            rc |= synth_add(s, FILL_NORM, 1, HD, 1, 1, "blk.%d.attn_q_norm.weight", l);
+            rc |= synth_add(s, FILL_NORM, 1, HD, 1, 1, "blk.%d.attn_k_norm.weight", l);
         }
         rc |= synth_add(s, FILL_RANDOM, 2, QD, E, 1, "blk.%d.attn_output.weight", l);
-        if (p->post_norms) rc |= synth_add(s, FILL_ONES, 1, E, 1, 1, "blk.%d.post_attention_norm.weight", l);
-        rc |= synth_add(s, FILL_ONES, 1, E, 1, 1, "blk.%d.ffn_norm.weight", l);
+        if (p->post_norms) rc |= synth_add(s, FILL_NORM, 1, E, 1, 1, "blk.%d.post_attention_norm.weight", l);
+        rc |= synth_add(s, FILL_NORM, 1, E, 1, 1, "blk.%d.ffn_norm.weight", l);
         if (p->n_expert > 0) {
             const int64_t X = p->n_expert, FE = p->n_ff_exp;
             rc |= synth_add(s, FILL_RANDOM, 2, E, X, 1, "blk.%d.ffn_gate_inp.weight", l);
@@ -118,9 +118,9 @@ static int synth_build_tensors(synth_ctx *s) {
             rc |= synth_add(s, FILL_RANDOM, 2, E, F, 1, "blk.%d.ffn_up.weight", l);
             rc |= synth_add(s, FILL_RANDOM, 2, F, E, 1, "blk.%d.ffn_down.weight", l);
         }
-        if (p->post_norms) rc |= synth_add(s, FILL_ONES, 1, E, 1, 1, "blk.%d.post_ffw_norm.weight", l);
+        if (p->post_norms) rc |= synth_add(s, FILL_NORM, 1, E, 1, 1, "blk.%d.post_ffw_norm.weight", l);
     }
-    rc |= synth_add(s, FILL_ONES, 1, E, 1, 1, "output_norm.weight", 0);
+    rc |= synth_add(s, FILL_NORM, 1, E, 1, 1, "output_norm.weight", 0);
     if (!p->tied) rc |= synth_add(s, FILL_RANDOM, 2, E, V, 1, "output.weight", 0);
     if (rc) return -1;
 
@@ -230,9 +230,14 @@ static void synth_rope_freqs(const imp_synth_preset *p, float *out, int64_t n) {
 static imp_status synth_fill(void *user, int64_t index, void *buf, uint64_t size, imp_error *err) {
     synth_ctx *s = user;
     synth_tensor *t = &s->tensors[index];
-    if (t->fill == FILL_ONES) {
+    if (t->fill == FILL_NORM) {
+        /* 1 +- 0.25: near a trained norm's scale, but not all ones, so a test notices a norm
+         * weight applied wrongly */
         float *f = buf;
-        for (uint64_t i = 0; i < size / 4; i++) f[i] = 1.0f;
+        for (uint64_t i = 0; i < size / 4; i++) {
+            const uint64_t h = synth_hash(s->seed ^ (0x5eedull + 1000003ull * (uint64_t)index + i));
+            f[i] = 1.0f + 0.5f * ((float)(h >> 40) / (float)(1ull << 24) - 0.5f);
+        }
         return IMP_OK;
     }
     if (t->fill == FILL_ROPE_FREQS) {

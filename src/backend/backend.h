@@ -1,0 +1,168 @@
+/*
+ * The backend interface: the table of operations the forward pass (src/model/forward.c) is
+ * written against. The CPU backend (cpu/) implements every op plainly and is the reference;
+ * other backends implement the same table and are tested against it.
+ *
+ * Tensors are 2-D views: ne1 rows of ne0 elements, rows nb1 bytes apart (ne0 is contiguous).
+ * Activations are F32; weights may have any computable type (quant/quant.h). A view of part of
+ * a tensor (phi3's fused QKV output, one head's rows) is a tensor with an offset data pointer
+ * and the parent's nb1. Tensor data lives where the backend that made it keeps memory; ops may
+ * run asynchronously until sync().
+ *
+ * Dimension letters used in comments: T tokens in the batch, E embedding width, H query heads,
+ * Hkv key/value heads, D head dim, F FFN width, V vocabulary, S KV slots in the pool.
+ */
+#ifndef IMP_BACKEND_BACKEND_H
+#define IMP_BACKEND_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/status.h"
+#include "quant/quant.h"
+
+typedef struct imp_tensor {
+    imp_type type;
+    int64_t ne0; /* elements per row (contiguous) */
+    int64_t ne1; /* rows                          */
+    size_t nb1;  /* bytes from one row to the next */
+    void *data;  /* backend memory                */
+} imp_tensor;
+
+/* A tensor of ne1 contiguous rows of ne0 elements at data. */
+static inline imp_tensor imp_tensor_make(imp_type type, int64_t ne0, int64_t ne1, void *data) {
+    imp_tensor t = {.type = type, .ne0 = ne0, .ne1 = ne1, .nb1 = imp_row_size(type, ne0), .data = data};
+    return t;
+}
+
+/* Rows [r0, r0 + n) of t. */
+static inline imp_tensor imp_tensor_rows(const imp_tensor *t, int64_t r0, int64_t n) {
+    imp_tensor v = *t;
+    v.ne1 = n;
+    v.data = (char *)t->data + (size_t)r0 * t->nb1;
+    return v;
+}
+
+/* Columns [c0, c0 + n) of every row of an F32 tensor (a strided view). */
+static inline imp_tensor imp_tensor_cols(const imp_tensor *t, int64_t c0, int64_t n) {
+    imp_tensor v = *t;
+    v.ne0 = n;
+    v.data = (char *)t->data + (size_t)c0 * sizeof(float);
+    return v;
+}
+
+typedef enum imp_rope_style {
+    IMP_ROPE_NORM = 0, /* rotate adjacent pairs (x[2i], x[2i+1]): llama                     */
+    IMP_ROPE_NEOX = 1, /* rotate halves (x[i], x[i + n_dims/2]): qwen2/3, gemma3, phi3      */
+} imp_rope_style;
+
+/* Rotary embedding of one attention layer. theta_i = pos * base^(-2i/n_dims) / factor_i, then
+ * linear scaling (freq_scale) and YaRN's ramp between interpolation and extrapolation. */
+typedef struct imp_rope {
+    imp_rope_style style;
+    int n_dims;               /* rotated dims per head (<= D); the rest pass through        */
+    float freq_base;
+    float freq_scale;         /* 1 / linear factor; 1 = none                                */
+    const imp_tensor *freq_factors; /* F32 [n_dims/2] divisors (llama3 rope_freqs) or NULL  */
+    float ext_factor;         /* YaRN extrapolation mix; 0 = off                            */
+    float attn_factor;        /* multiplies the magnitude (YaRN mscale base), usually 1      */
+    float beta_fast, beta_slow; /* YaRN ramp bounds, in rotations                            */
+    int n_ctx_orig;           /* training context for YaRN's correction dims                 */
+} imp_rope;
+
+/* The KV pool's storage: per layer, S = n_blocks * block_size slots of Hkv*D values for K and
+ * for V. Which slots a sequence owns is the engine's bookkeeping (engine/kv_cache.h). */
+typedef struct imp_kv_store {
+    int n_layer;
+    int block_size;       /* slots per block                                 */
+    int n_blocks;
+    int64_t n_embd_kv;    /* Hkv * D per slot                                */
+    imp_type type;        /* storage type chosen by the backend (CPU: F32)   */
+    imp_tensor *k, *v;    /* [n_layer], each [S, Hkv*D]                      */
+} imp_kv_store;
+
+/* One sequence in a batch: its block table (logical block i of the sequence lives in physical
+ * block blocks[i] of the pool). */
+typedef struct imp_batch_seq {
+    const int32_t *blocks;
+    int32_t n_blocks;
+} imp_batch_seq;
+
+/* The tokens of one forward step, from one or more sequences. Token i of sequence seq[i] sits at
+ * position pos[i]; its K/V go to pool slot slot[i]. Attention for token i sees the positions
+ * 0..pos[i] of its sequence (all of which are in the pool once this step's K/V are stored). */
+typedef struct imp_batch {
+    int32_t n_tokens;
+    const int32_t *token;      /* [T] */
+    const int32_t *pos;        /* [T] */
+    const int32_t *seq;        /* [T] index into seqs */
+    const int32_t *slot;       /* [T] */
+    int32_t n_seqs;
+    const imp_batch_seq *seqs; /* [n_seqs] */
+} imp_batch;
+
+typedef struct imp_attn_params {
+    int n_head, n_head_kv, head_dim;
+    float scale;   /* applied to q.k                                               */
+    int window;    /* 0: all earlier positions; else only pos_q - pos_k < window     */
+    float softcap; /* 0: off; else scores become softcap * tanh(score / softcap)     */
+} imp_attn_params;
+
+typedef enum imp_act { IMP_ACT_SILU = 0, IMP_ACT_GELU_TANH = 1 } imp_act;
+
+typedef struct imp_backend imp_backend;
+
+typedef struct imp_backend_ops {
+    const char *name;
+    void (*free)(imp_backend *be);
+    /* Memory. alloc returns zeroed memory of the backend (NULL + message on failure). */
+    void *(*alloc)(imp_backend *be, size_t bytes, imp_error *err);
+    void (*dealloc)(imp_backend *be, void *p);
+    imp_status (*upload)(imp_backend *be, void *dst, const void *host_src, size_t bytes, imp_error *err);
+    imp_status (*download)(imp_backend *be, void *host_dst, const void *src, size_t bytes, imp_error *err);
+    /* Weight from host memory (a GGUF mapping). A backend that can compute on host memory may
+     * point dst at src without copying; another may repack. dst->type may differ from src's
+     * only if the backend says so in its documentation. */
+    imp_status (*upload_weight)(imp_backend *be, const imp_tensor *host_src, imp_tensor *dst, imp_error *err);
+    void (*free_weight)(imp_backend *be, imp_tensor *w);
+
+    /* y[i] = row ids[i] of w, dequantized to F32. w [V, E] any type; y [n, E]. ids on host. */
+    imp_status (*get_rows)(imp_backend *be, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y);
+    /* y = x / rms(x) * (one_plus_w ? 1 + w : w), row by row. x, y [R, C]; w F32 [C]. */
+    imp_status (*rms_norm)(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps,
+                           bool one_plus_w, imp_tensor *y);
+    /* y = x w^T: x [M, K] F32, w [N, K] any type, y [M, N] F32. */
+    imp_status (*matmul)(imp_backend *be, const imp_tensor *x, const imp_tensor *w, imp_tensor *y);
+    /* y = a + b; b has a's shape or is one row broadcast to every row of a (a bias). */
+    imp_status (*add)(imp_backend *be, const imp_tensor *a, const imp_tensor *b, imp_tensor *y);
+    /* y = s * x. */
+    imp_status (*scale)(imp_backend *be, const imp_tensor *x, float s, imp_tensor *y);
+    /* y = act(gate) * up; all [T, F] (gate/up may be strided views). */
+    imp_status (*glu)(imp_backend *be, const imp_tensor *gate, const imp_tensor *up, imp_act act, imp_tensor *y);
+    /* Rotates q [T, H*D] and k [T, Hkv*D] in place by each token's position, then stores k and
+     * v [T, Hkv*D] into the pool slots of the batch for this layer. */
+    imp_status (*rope_kv_store)(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap,
+                                imp_tensor *q, imp_tensor *k, const imp_tensor *v,
+                                const imp_batch *batch, imp_kv_store *kv, int layer);
+    /* out [T, H*D] = softmax(scale * q k^T (masked, soft-capped)) v over each token's visible
+     * positions in the pool; grouped-query: head h reads kv head h / (H / Hkv). */
+    imp_status (*attention)(imp_backend *be, const imp_tensor *q, const imp_kv_store *kv, int layer,
+                            const imp_batch *batch, const imp_attn_params *ap, imp_tensor *out);
+    /* x = cap * tanh(x / cap), in place (final logit soft-capping). */
+    imp_status (*softcap)(imp_backend *be, imp_tensor *x, float cap);
+    imp_status (*sync)(imp_backend *be, imp_error *err);
+} imp_backend_ops;
+
+struct imp_backend {
+    const imp_backend_ops *ops;
+};
+
+/* The CPU backend with n_threads workers (>= 1). */
+imp_status imp_backend_cpu_create(int n_threads, imp_backend **out, imp_error *err);
+
+static inline void imp_backend_free(imp_backend *be) {
+    if (be) be->ops->free(be);
+}
+
+#endif

@@ -1,0 +1,59 @@
+/*
+ * The engine: one backend, the model's weights on it, the paged KV pool and the forward
+ * workspace. Sequences (imp_kv_seq) are owned by callers; one forward call may carry tokens of
+ * several sequences (a batch), which is how the server will batch requests.
+ *
+ * Thread safety: one thread at a time per engine.
+ */
+#ifndef IMP_ENGINE_ENGINE_H
+#define IMP_ENGINE_ENGINE_H
+
+#include "backend/backend.h"
+#include "engine/kv_cache.h"
+#include "model/forward.h"
+#include "model/model.h"
+
+typedef struct imp_engine_params {
+    int n_threads;   /* CPU threads; 0 = every core                                   */
+    int max_seq_len; /* tokens one sequence may hold; 0 = min(training context, 4096) */
+    int n_seq_max;   /* sequences of max_seq_len the KV pool holds at once; default 1 */
+    int max_batch;   /* tokens per forward step; longer inputs run in steps; 512       */
+} imp_engine_params;
+
+imp_engine_params imp_engine_params_default(void);
+
+typedef struct imp_engine imp_engine;
+
+/* One sequence's part of a forward call: n_tokens tokens appended at its current end; logits
+ * are produced for tokens first_logit..n_tokens-1 (n_tokens - 1: only the last; n_tokens:
+ * none). */
+typedef struct imp_engine_input {
+    imp_kv_seq *seq;
+    const int32_t *tokens;
+    int32_t n_tokens;
+    int32_t first_logit;
+} imp_engine_input;
+
+imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp_engine **out, imp_error *err);
+void imp_engine_free(imp_engine *e);
+
+const imp_model *imp_engine_model(const imp_engine *e);
+int imp_engine_max_seq_len(const imp_engine *e);
+int imp_engine_threads(const imp_engine *e);
+
+/* Runs the inputs (tokens checked against the vocabulary, lengths against max_seq_len and the
+ * pool) and appends them to their sequences. The logits asked for are then available, in input
+ * order, through imp_engine_logits(e, 0..imp_engine_n_logits(e)-1) until the next call. On an
+ * error the sequences keep the positions that were fully processed. */
+imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_in, imp_error *err);
+
+int32_t imp_engine_n_logits(const imp_engine *e);
+/* Row k of the last call's logits: n_vocab floats, owned by the engine. */
+const float *imp_engine_logits(const imp_engine *e, int32_t k);
+
+/* Drops positions >= n_pos of s (n_pos = 0 empties it, keeping the table). */
+void imp_engine_seq_truncate(imp_engine *e, imp_kv_seq *s, int32_t n_pos);
+/* Returns s's blocks to the pool; s is empty and reusable afterwards. */
+void imp_engine_seq_release(imp_engine *e, imp_kv_seq *s);
+
+#endif
