@@ -29,6 +29,7 @@
  * the same way. */
 extern const imp_vec_dot_fn imp_avx2_vec_dot_table[IMP_TYPE_COUNT];
 extern const imp_from_float_fn imp_avx2_from_float_table[IMP_TYPE_COUNT];
+extern const imp_axpy_fn imp_avx2_axpy;
 
 #if defined(__x86_64__) && defined(__AVX2__)
 
@@ -146,6 +147,15 @@ AVX2_INLINE float float_dot(int64_t n, const uint8_t *x, const uint8_t *y, size_
 static void vec_dot_f32(int64_t n, float *s, const void *x, const void *y) {
     *s = float_dot(n, x, y, 4, load8_f32, load1_f32);
 }
+static void axpy_f32(int64_t n, float a, const float *x, float *y) {
+    const __m256 va = _mm256_set1_ps(a);
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    }
+    for (; i < n; i++) y[i] += a * x[i];
+}
+
 static void vec_dot_f16(int64_t n, float *s, const void *x, const void *y) {
     *s = float_dot(n, x, y, 2, load8_f16, load1_f16);
 }
@@ -835,3 +845,9 @@ const imp_from_float_fn imp_avx2_from_float_table[IMP_TYPE_COUNT] = {
     [IMP_TYPE_F32] = NULL,
 #endif
 };
+
+#if defined(__x86_64__) && defined(__AVX2__)
+const imp_axpy_fn imp_avx2_axpy = axpy_f32;
+#else
+const imp_axpy_fn imp_avx2_axpy = NULL;
+#endif

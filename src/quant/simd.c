@@ -19,6 +19,7 @@
  * without AVX2). */
 extern const imp_vec_dot_fn imp_avx2_vec_dot_table[IMP_TYPE_COUNT];
 extern const imp_from_float_fn imp_avx2_from_float_table[IMP_TYPE_COUNT];
+extern const imp_axpy_fn imp_avx2_axpy;
 
 bool imp_cpu_has_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -95,4 +96,12 @@ imp_from_float_fn imp_from_float_fast(uint32_t t) {
         if (f) return f;
     }
     return ref;
+}
+
+static void ref_axpy(int64_t n, float a, const float *x, float *y) {
+    for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+imp_axpy_fn imp_axpy_fast(void) {
+    return imp_cpu_has_avx2() && imp_avx2_axpy ? imp_avx2_axpy : ref_axpy;
 }

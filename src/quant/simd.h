@@ -42,6 +42,12 @@ imp_from_float_fn imp_from_float_fast(uint32_t t);
 imp_vec_dot_fn imp_vec_dot_avx2(uint32_t t);
 imp_from_float_fn imp_from_float_avx2(uint32_t t);
 
+/* y[i] += a * x[i] for i < n: the attention's weighted sum of value rows. */
+typedef void (*imp_axpy_fn)(int64_t n, float a, const float *x, float *y);
+
+/* Best axpy on this CPU (AVX2/FMA or a plain loop). */
+imp_axpy_fn imp_axpy_fast(void);
+
 /* AVX2 && FMA && F16C, with the OS saving the YMM registers (what __builtin_cpu_supports
  * reports); false on other architectures. Keeps no state of its own. */
 bool imp_cpu_has_avx2(void);

@@ -7,6 +7,7 @@
 
 #include "backend/backend.h"
 #include "base/pool.h"
+#include "quant/simd.h"
 
 typedef struct imp_cpu_backend {
     imp_backend base;
@@ -18,7 +19,8 @@ typedef struct imp_cpu_backend {
     size_t wq_size;
     float *att;          /* [n_threads, att_per_thread] */
     size_t att_per_thread;
-    imp_vec_dot_fn dot_f32; /* fast F32 dot for attention */
+    imp_vec_dot_fn dot_f32; /* fast F32 dot and axpy for attention */
+    imp_axpy_fn axpy_f32;
 } imp_cpu_backend;
 
 /* Grows a scratch buffer to at least bytes (64-byte aligned); false when memory is short. */

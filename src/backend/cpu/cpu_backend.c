@@ -91,6 +91,7 @@ imp_status imp_backend_cpu_create(int n_threads, imp_backend **out, imp_error *e
     }
     c->n_threads = imp_pool_threads(c->pool);
     c->dot_f32 = imp_vec_dot_fast(IMP_TYPE_F32);
+    c->axpy_f32 = imp_axpy_fast();
     *out = &c->base;
     return IMP_OK;
 }

@@ -271,9 +271,10 @@ static void attn_run(void *ctx, int ith, int nth) {
     const int bs = j->kv->block_size;
     const imp_tensor *kc = &j->kv->k[j->layer], *vc = &j->kv->v[j->layer];
     float *sc = j->c->att + (size_t)ith * j->c->att_per_thread;
-    int64_t b, e;
-    imp_pool_split((int64_t)j->batch->n_tokens * H, ith, nth, &b, &e);
-    for (int64_t it = b; it < e; it++) {
+    /* Items (token, head) are dealt round-robin: causal rows grow with the position, so
+     * contiguous ranges would give the last thread most of the work. */
+    const int64_t n_items = (int64_t)j->batch->n_tokens * H;
+    for (int64_t it = ith; it < n_items; it += nth) {
         const int32_t t = (int32_t)(it / H);
         const int h = (int)(it % H), g = h / group;
         const imp_batch_seq *sq = &j->batch->seqs[j->batch->seq[t]];
@@ -300,8 +301,7 @@ static void attn_run(void *ctx, int ith, int nth) {
         memset(o, 0, (size_t)D * sizeof *o);
         for (int32_t p = p0; p <= pos; p++) {
             const int32_t slot = sq->blocks[p / bs] * bs + p % bs;
-            const float *v = CROW(vc, slot) + (size_t)g * D, w = sc[p - p0];
-            for (int d = 0; d < D; d++) o[d] += w * v[d];
+            j->c->axpy_f32(D, sc[p - p0], CROW(vc, slot) + (size_t)g * D, o);
         }
         const float inv = (float)(1.0 / sum);
         for (int d = 0; d < D; d++) o[d] *= inv;
