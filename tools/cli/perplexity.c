@@ -14,32 +14,7 @@
 #include <time.h>
 
 #include "generate.h"
-
-static char *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        if (len == cap) {
-            char *b = cap >= ((size_t)1 << 30) ? NULL : realloc(buf, cap * 2 + 1);
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) break;
-    }
-    fclose(f);
-    if (buf) buf[len] = 0;
-    *n = len;
-    return buf;
-}
+#include "tokenize.h"
 
 /* -log softmax(logits)[target], in double. */
 static double nll_of(const float *logits, int32_t n_vocab, int32_t target) {
@@ -52,11 +27,8 @@ static double nll_of(const float *logits, int32_t n_vocab, int32_t target) {
 
 int imp_cli_perplexity(cli_gen_opts *o) {
     size_t len = 0;
-    char *text = slurp(o->perplexity, &len);
-    if (!text) {
-        fprintf(stderr, "imp-cli: cannot read '%s'\n", o->perplexity);
-        return 1;
-    }
+    char *text = imp_cli_read_file(o->perplexity, &len);
+    if (!text) return 1;
     ImpModel model = imp_cli_load(o->model, o->quiet);
     if (!model) {
         free(text);

@@ -17,18 +17,17 @@
 #include "chat/chat.h"
 #include "tokenizer/tokenizer.h"
 
-/* Reads a whole file (binary). Returns NULL with a message on stderr. */
-static char *read_file(const char *path, size_t *n) {
+char *imp_cli_read_file(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         fprintf(stderr, "imp-cli: cannot open '%s': %s\n", path, strerror(errno));
         return NULL;
     }
     size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
+    char *buf = malloc(cap + 1);
     while (buf) {
         if (len == cap) {
-            char *b = cap > ((size_t)1 << 30) ? NULL : realloc(buf, cap * 2);
+            char *b = cap > ((size_t)1 << 30) ? NULL : realloc(buf, cap * 2 + 1);
             if (!b) {
                 free(buf);
                 buf = NULL;
@@ -48,6 +47,7 @@ static char *read_file(const char *path, size_t *n) {
         buf = NULL;
     }
     fclose(f);
+    if (buf) buf[len] = 0;
     *n = len;
     return buf;
 }
@@ -209,7 +209,7 @@ int imp_cli_tokenize(const cli_tok_opts *o) {
         rc = cli_tokenize_text(v, o, o->text, strlen(o->text));
     } else if (o->text_file) {
         size_t n;
-        char *buf = read_file(o->text_file, &n);
+        char *buf = imp_cli_read_file(o->text_file, &n);
         rc = buf ? cli_tokenize_text(v, o, buf, n) : 1;
         free(buf);
     } else if (o->chat_user) {
@@ -218,7 +218,7 @@ int imp_cli_tokenize(const cli_tok_opts *o) {
         rc = cli_detokenize(v, o, o->detok);
     } else if (o->detok_file) {
         size_t n;
-        char *buf = read_file(o->detok_file, &n);
+        char *buf = imp_cli_read_file(o->detok_file, &n);
         char *s = buf ? realloc(buf, n + 1) : NULL;
         if (s) {
             s[n] = 0;

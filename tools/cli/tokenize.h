@@ -4,6 +4,7 @@
 #define IMP_CLI_TOKENIZE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef struct cli_tok_opts {
     const char *model;         /* GGUF (a vocabulary-only file is enough)               */
@@ -19,6 +20,10 @@ typedef struct cli_tok_opts {
     const char *chat_system;   /* --system TEXT: a system message before it               */
     const char *chat_template; /* --chat-template NAME (default auto)                     */
 } cli_tok_opts;
+
+/* Reads a whole file (binary, NUL-terminated after the n bytes). NULL with a message on stderr
+ * when it cannot be read or is over 1 GiB. */
+char *imp_cli_read_file(const char *path, size_t *n);
 
 /* Returns a process exit code: 0 ok, 1 error (message on stderr), 2 bad usage. */
 int imp_cli_tokenize(const cli_tok_opts *o);
