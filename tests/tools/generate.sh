@@ -32,6 +32,8 @@ if [[ -n "$stop" && "$stop" != *$'\n'* ]]; then
     g --prompt "hello world" -n 12 --temperature 0 --stop "$stop" >"$tmp/st" 2>&1
     check "[[ \$(wc -c <$tmp/st) -lt \$(wc -c <$tmp/a1) ]] && ! grep -qF -- \"$stop\" $tmp/st" "tiny: stop string ends the output"
 fi
+"$build/tests/helper_api" "$tmp/tiny.gguf" >"$tmp/api.out" 2>&1; rc=$?
+check "[[ $rc -eq 0 ]] || { cat $tmp/api.out; false; }" "C API: generate = prefill + decode_step, prefix reuse, logits rows, errors ($(tail -1 "$tmp/api.out"))"
 # errors: clear message, exit code, no crash
 "$cli" --model "$tmp/missing.gguf" --prompt hi >/dev/null 2>"$tmp/err"; rc=$?
 check "[[ $rc -eq 1 ]] && grep -q 'missing.gguf' $tmp/err" "missing model: exit 1 naming the file"
