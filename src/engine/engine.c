@@ -14,7 +14,8 @@
 #include "base/threads.h"
 
 #define KV_BLOCK_SIZE 16
-#define LOGITS_WS_BYTES (256u << 20) /* logits rows per step are capped to stay under this */
+#define LOGITS_WS_BYTES (64u << 20) /* logits rows per step are capped to stay under this */
+#define LOGITS_WS_ROWS 64          /* ... and to this many rows (generation needs one per sequence) */
 
 struct imp_engine {
     const imp_model *m;
@@ -126,6 +127,7 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
     e->max_batch = p->max_batch;
     e->n_threads = threads;
     int64_t max_out = (int64_t)(LOGITS_WS_BYTES / ((size_t)m->hp.n_vocab * sizeof(float)));
+    if (max_out > LOGITS_WS_ROWS) max_out = LOGITS_WS_ROWS;
     if (max_out < 16) max_out = 16;
     if (max_out > p->max_batch) max_out = p->max_batch;
     const int64_t blocks_per_seq = ((int64_t)max_seq + KV_BLOCK_SIZE - 1) / KV_BLOCK_SIZE;

@@ -98,9 +98,6 @@ int imp_cli_gen_flag(cli_gen_opts *o, int argc, char **argv, int *i) {
         o->bench = true;
         return 1;
     }
-    if (!strcmp(a, "--ignore-eos")) {
-        return bad_value(a, "", "nothing (not supported yet)");
-    }
     if (*i + 1 >= argc) return 0;
     const char *v = argv[*i + 1];
     int r = 0;
