@@ -247,6 +247,12 @@ static imp_status bind_all(imp_model *m, imp_error *err) {
         m->w.tied = true;
     }
     HP(bind(&b, &m->w.rope_freqs, false, false, 0, hp->rope_dims / 2, "rope_freqs.weight", 0));
+    if (imp_gguf_find_tensor(m->gguf, "rope_factors_long.weight") >= 0 ||
+        imp_gguf_find_tensor(m->gguf, "rope_factors_short.weight") >= 0) {
+        /* Phi-3 128k / Phi-3.5 LongRoPE: per-dimension factors that depend on the context
+         * length; running without them would give wrong answers, so refuse */
+        return imp_error_set(err, IMP_ERR_UNSUPPORTED, "LongRoPE (rope_factors_long/short tensors) is not supported yet");
+    }
     m->w.n_layer = hp->n_layer;
     m->w.layers = imp_calloc((size_t)hp->n_layer, sizeof *m->w.layers);
     if (!m->w.layers) return imp_error_set(err, IMP_ERR_NOMEM, "out of memory");

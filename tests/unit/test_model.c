@@ -2,7 +2,8 @@
  * Model loading refuses what it cannot run, with a message naming the key or tensor, and never
  * crashes: a minimal valid llama file is written with the GGUF writer, then variants with one
  * thing wrong each (architecture, missing / out-of-range / inconsistent hyper-parameters, tensor
- * shapes, missing tensors, a type imp cannot compute with, an unknown RoPE scaling). The valid
+ * shapes, missing tensors, a type imp cannot compute with, an unknown RoPE scaling, LongRoPE
+ * factor tensors). The valid
  * file runs a forward step with finite logits.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -28,6 +29,7 @@ typedef enum {
     BAD_ROPE,
     HUGE_BLOCKS,
     ZERO_EPS,
+    LONGROPE,
     N_VARIANTS
 } variant;
 
@@ -84,6 +86,7 @@ static int write_model(const char *path, variant v) {
     add(w, "blk.0.ffn_gate.weight", IMP_TYPE_F32, E, F);
     add(w, "blk.0.ffn_up.weight", IMP_TYPE_F32, E, F);
     if (v != NO_DOWN) add(w, "blk.0.ffn_down.weight", IMP_TYPE_F32, F, E);
+    if (v == LONGROPE) add(w, "rope_factors_long.weight", IMP_TYPE_F32, D / 2, 1);
     imp_error err = {0};
     imp_status st = imp_gguf_writer_write(w, path, NULL, NULL, &err);
     imp_gguf_writer_free(w);
@@ -111,6 +114,7 @@ int main(void) {
         [BAD_ROPE] = {IMP_ERR_UNSUPPORTED, "\"longrope\" is not supported"},
         [HUGE_BLOCKS] = {IMP_ERR_RANGE, "llama.block_count = 100000 is outside"},
         [ZERO_EPS] = {IMP_ERR_RANGE, "layer_norm_rms_epsilon"},
+        [LONGROPE] = {IMP_ERR_UNSUPPORTED, "LongRoPE"},
     };
     for (int v = 0; v < N_VARIANTS; v++) {
         if (write_model(path, (variant)v) != 0) {
