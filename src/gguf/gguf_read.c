@@ -179,7 +179,7 @@ static imp_status gg_array(gg_cursor *c, imp_gguf_value *v, int depth) {
         return imp_error_set(c->err, IMP_ERR_FORMAT, "arrays nested deeper than %d at offset %llu",
                              GG_MAX_DEPTH, (unsigned long long)at);
     }
-    imp_gguf_type et;
+    imp_gguf_type et = IMP_GGUF_UINT8; /* set by gg_type; initialized for -O3 -Wmaybe-uninitialized */
     uint64_t n;
     imp_status st = gg_type(c, &et, "array element type");
     if (st == IMP_OK) st = gg_u64(c, &n, "array length");
@@ -314,7 +314,7 @@ static imp_status gg_parse_kv(gg_cursor *c) {
     for (int64_t i = 0; i < g->n_kv; i++) {
         uint64_t at = c->off;
         imp_gguf_str key;
-        imp_gguf_type t;
+        imp_gguf_type t = IMP_GGUF_UINT8;
         g->key_off[i] = at;
         imp_status st = gg_str(c, &key, "metadata key");
         if (st == IMP_OK) st = gg_name_copy(c, key, at, GG_MAX_KEY_LEN, "metadata key", &g->keys[i]);
