@@ -20,6 +20,7 @@
 extern const imp_vec_dot_fn imp_avx2_vec_dot_table[IMP_TYPE_COUNT];
 extern const imp_from_float_fn imp_avx2_from_float_table[IMP_TYPE_COUNT];
 extern const imp_axpy_fn imp_avx2_axpy;
+extern const imp_vec_dot4_fn imp_avx2_vec_dot4_table[IMP_TYPE_COUNT];
 
 bool imp_cpu_has_avx2(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -104,4 +105,8 @@ static void ref_axpy(int64_t n, float a, const float *x, float *y) {
 
 imp_axpy_fn imp_axpy_fast(void) {
     return imp_cpu_has_avx2() && imp_avx2_axpy ? imp_avx2_axpy : ref_axpy;
+}
+
+imp_vec_dot4_fn imp_vec_dot4_fast(uint32_t t) {
+    return t < IMP_TYPE_COUNT && imp_cpu_has_avx2() ? imp_avx2_vec_dot4_table[t] : NULL;
 }

@@ -331,6 +331,49 @@ static void test_type(uint32_t t, bool avx2, dot_bufs *b, imp_test_rng *r) {
            tr->name, vt->name, cases, rep.err_ref, rep.err_deq, rep.deq_use);
 }
 
+/* The four-row kernels give the single-row kernel's results bit for bit (the CPU matmul relies
+ * on it: outputs must not depend on how many activation rows a call carries). */
+static void test_dot4(imp_test_rng *r) {
+    int n_kernels = 0;
+    for (uint32_t t = 0; t < IMP_TYPE_COUNT; t++) {
+        imp_vec_dot4_fn d4 = imp_vec_dot4_fast(t);
+        if (!d4) continue;
+        n_kernels++;
+        const imp_type_traits *tr = imp_type_get(t), *vt = imp_type_get(tr->vec_dot_type);
+        const int64_t lens[] = {tr->block_size, 3 * tr->block_size, 18 * tr->block_size, 4096};
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int64_t n = lens[li];
+            const size_t ws = imp_row_size(t, n), xs = imp_row_size(tr->vec_dot_type, n) + 3; /* odd stride */
+            float *f = malloc((size_t)n * sizeof *f);
+            uint8_t *w = malloc(ws + 1), *x = malloc(4 * xs + 1);
+            if (!f || !w || !x) {
+                CHECK(!"allocation");
+                free(f), free(w), free(x);
+                return;
+            }
+            for (int64_t i = 0; i < n; i++) f[i] = imp_test_rng_normal(r);
+            tr->quantize(f, w + 1, n, NULL);
+            for (int row = 0; row < 4; row++) {
+                for (int64_t i = 0; i < n; i++) f[i] = imp_test_rng_normal(r) * (float)(row + 1);
+                vt->quantize(f, x + 1 + (size_t)row * xs, n, NULL);
+            }
+            float s4[4];
+            d4(n, s4, w + 1, x + 1, xs);
+            for (int row = 0; row < 4; row++) {
+                float s1;
+                imp_vec_dot_fast(t)(n, &s1, w + 1, x + 1 + (size_t)row * xs);
+                CHECKF(memcmp(&s1, &s4[row], sizeof s1) == 0, "%s n=%lld row %d: dot4 %.9g, dot %.9g", tr->name,
+                       (long long)n, row, (double)s4[row], (double)s1);
+            }
+            free(f);
+            free(w);
+            free(x);
+        }
+    }
+    printf("four-row kernels: %d types, bit-identical to the single-row kernels\n", n_kernels);
+    if (imp_cpu_has_avx2()) CHECK(n_kernels >= 4);
+}
+
 int main(void) {
     const bool avx2 = imp_cpu_has_avx2();
     printf("CPU: %s\n", avx2 ? "AVX2+FMA+F16C, testing the AVX2 kernels"
@@ -338,6 +381,7 @@ int main(void) {
     imp_test_rng r = {0x5eed5eedu};
     test_dispatch(avx2);
     test_from_float(avx2, &r);
+    test_dot4(&r);
 
     dot_bufs b = {0};
     b.w = malloc(MAX_N * sizeof(float));

@@ -22,6 +22,7 @@ typedef struct {
     char *xq;       /* [M, xq_row] quantized activations */
     size_t xq_row;
     imp_vec_dot_fn dot;
+    imp_vec_dot4_fn dot4; /* four activation rows at once (same results as dot), or NULL */
     imp_from_float_fn from_float;
 } mm_job;
 
@@ -42,7 +43,19 @@ static void mm_dot(void *ctx, int ith, int nth) {
     imp_pool_split(j->w->ne1, ith, nth, &b, &e);
     for (int64_t n0 = b; n0 < e; n0 += MM_BLOCK_ROWS) {
         const int64_t n1 = n0 + MM_BLOCK_ROWS < e ? n0 + MM_BLOCK_ROWS : e;
-        for (int64_t m = 0; m < M; m++) {
+        int64_t m = 0;
+        if (j->dot4) {
+            for (; m + 4 <= M; m += 4) {
+                const char *xr = j->xq + (size_t)m * j->xq_row;
+                float *y0 = (float *)((char *)j->y->data + (size_t)m * j->y->nb1);
+                for (int64_t n = n0; n < n1; n++) {
+                    float s4[4];
+                    j->dot4(K, s4, (const char *)j->w->data + (size_t)n * j->w->nb1, xr, j->xq_row);
+                    for (int r = 0; r < 4; r++) ((float *)((char *)y0 + (size_t)r * j->y->nb1))[n] = s4[r];
+                }
+            }
+        }
+        for (; m < M; m++) {
             const char *xr = j->xq + (size_t)m * j->xq_row;
             float *yr = (float *)((char *)j->y->data + (size_t)m * j->y->nb1);
             for (int64_t n = n0; n < n1; n++) {
@@ -59,7 +72,7 @@ imp_status imp_cpu_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor
         y->ne0 != w->ne1 || y->ne1 != x->ne1 || w->ne0 % tr->block_size != 0) {
         return IMP_ERR_INTERNAL;
     }
-    mm_job j = {.x = x, .w = w, .y = y, .dot = imp_vec_dot_fast(w->type),
+    mm_job j = {.x = x, .w = w, .y = y, .dot = imp_vec_dot_fast(w->type), .dot4 = imp_vec_dot4_fast(w->type),
                 .from_float = imp_from_float_fast(tr->vec_dot_type)};
     if (!j.dot || !j.from_float) return IMP_ERR_UNSUPPORTED;
     j.xq_row = imp_row_size(tr->vec_dot_type, x->ne0);
