@@ -121,6 +121,7 @@ typedef struct ImpConfig {
     int32_t n_threads;    /* CPU threads; 0 = every core                                    */
     int32_t max_seq_len;  /* context length; 0 = min(training context, 4096)                */
     int32_t max_batch;    /* tokens per forward step (prompt processing); default 512        */
+    int32_t kv_block_size; /* token slots per KV-cache block, a power of two; default 16      */
 } ImpConfig;
 
 ImpConfig imp_config_default(void);

@@ -13,7 +13,6 @@
 #include "base/mem.h"
 #include "base/threads.h"
 
-#define KV_BLOCK_SIZE 16
 #define LOGITS_WS_BYTES (64u << 20) /* logits rows per step are capped to stay under this */
 #define LOGITS_WS_ROWS 64          /* ... and to this many rows (generation needs one per sequence) */
 
@@ -37,7 +36,7 @@ struct imp_engine {
 };
 
 imp_engine_params imp_engine_params_default(void) {
-    return (imp_engine_params){.n_threads = 0, .max_seq_len = 0, .n_seq_max = 1, .max_batch = 512};
+    return (imp_engine_params){.n_threads = 0, .max_seq_len = 0, .n_seq_max = 1, .max_batch = 512, .block_size = 16};
 }
 
 const imp_model *imp_engine_model(const imp_engine *e) { return e->m; }
@@ -54,18 +53,18 @@ static void kv_free(imp_engine *e) {
     memset(&e->kv, 0, sizeof e->kv);
 }
 
-static imp_status kv_alloc(imp_engine *e, int32_t n_blocks, imp_error *err) {
+static imp_status kv_alloc(imp_engine *e, int32_t n_blocks, int32_t bs, imp_error *err) {
     const imp_hparams *hp = &e->m->hp;
     imp_kv_store *kv = &e->kv;
     kv->n_layer = hp->n_layer;
-    kv->block_size = KV_BLOCK_SIZE;
+    kv->block_size = bs;
     kv->n_blocks = n_blocks;
     kv->n_embd_kv = (int64_t)hp->n_head_kv * hp->head_dim;
     kv->type = IMP_TYPE_F32;
     kv->k = imp_calloc((size_t)hp->n_layer, sizeof *kv->k);
     kv->v = imp_calloc((size_t)hp->n_layer, sizeof *kv->v);
     if (!kv->k || !kv->v) return imp_error_set(err, IMP_ERR_NOMEM, "out of memory");
-    const int64_t S = (int64_t)n_blocks * KV_BLOCK_SIZE;
+    const int64_t S = (int64_t)n_blocks * bs;
     size_t bytes;
     if (!imp_mul_size((size_t)S * sizeof(float), (size_t)kv->n_embd_kv, &bytes)) {
         return imp_error_set(err, IMP_ERR_NOMEM, "KV cache size overflows");
@@ -119,6 +118,9 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
     if (p->max_batch < 1 || p->max_batch > 65536) {
         return imp_error_set(err, IMP_ERR_INVALID_ARG, "max_batch %d outside 1..65536", p->max_batch);
     }
+    if (p->block_size < 1 || p->block_size > 1024 || (p->block_size & (p->block_size - 1))) {
+        return imp_error_set(err, IMP_ERR_INVALID_ARG, "KV block size %d is not a power of two in 1..1024", p->block_size);
+    }
     if (threads > 512) return imp_error_set(err, IMP_ERR_INVALID_ARG, "thread count %d outside 1..512", threads);
     imp_engine *e = imp_calloc(1, sizeof *e);
     if (!e) return imp_error_set(err, IMP_ERR_NOMEM, "out of memory");
@@ -130,13 +132,13 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
     if (max_out > LOGITS_WS_ROWS) max_out = LOGITS_WS_ROWS;
     if (max_out < 16) max_out = 16;
     if (max_out > p->max_batch) max_out = p->max_batch;
-    const int64_t blocks_per_seq = ((int64_t)max_seq + KV_BLOCK_SIZE - 1) / KV_BLOCK_SIZE;
+    const int64_t blocks_per_seq = ((int64_t)max_seq + p->block_size - 1) / p->block_size;
     const int64_t n_blocks = blocks_per_seq * p->n_seq_max;
     imp_status st = n_blocks > INT32_MAX ? imp_error_set(err, IMP_ERR_INVALID_ARG, "KV pool too large") : IMP_OK;
     if (st == IMP_OK) st = imp_backend_cpu_create(threads, &e->be, err);
     if (st == IMP_OK) st = imp_weights_upload(e->be, &m->w, &e->w, err);
-    if (st == IMP_OK) st = imp_kv_pool_init(&e->pool, (int32_t)n_blocks, KV_BLOCK_SIZE, err);
-    if (st == IMP_OK) st = kv_alloc(e, (int32_t)n_blocks, err);
+    if (st == IMP_OK) st = imp_kv_pool_init(&e->pool, (int32_t)n_blocks, p->block_size, err);
+    if (st == IMP_OK) st = kv_alloc(e, (int32_t)n_blocks, p->block_size, err);
     if (st == IMP_OK) st = imp_forward_ws_alloc(e->be, &m->hp, p->max_batch, (int32_t)max_out, &e->ws, err);
     if (st == IMP_OK) {
         const size_t n = (size_t)p->max_batch;
@@ -155,8 +157,8 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
         imp_engine_free(e);
         return st;
     }
-    IMP_LOG_I("engine: %s backend, %d threads, %d tokens per sequence, KV pool %lld blocks of %d",
-              e->be->ops->name, threads, max_seq, (long long)n_blocks, KV_BLOCK_SIZE);
+    IMP_LOG_I("engine: %s backend, %d threads, %d tokens per sequence, steps of %d tokens, KV pool %lld blocks of %d",
+              e->be->ops->name, threads, max_seq, p->max_batch, (long long)n_blocks, p->block_size);
     *out = e;
     return IMP_OK;
 }

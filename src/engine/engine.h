@@ -18,6 +18,7 @@ typedef struct imp_engine_params {
     int max_seq_len; /* tokens one sequence may hold; 0 = min(training context, 4096) */
     int n_seq_max;   /* sequences of max_seq_len the KV pool holds at once; default 1 */
     int max_batch;   /* tokens per forward step; longer inputs run in steps; 512       */
+    int block_size;  /* KV slots per block, a power of two in 1..1024; 16              */
 } imp_engine_params;
 
 imp_engine_params imp_engine_params_default(void);

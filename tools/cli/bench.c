@@ -111,10 +111,9 @@ int imp_cli_bench(cli_gen_opts *o) {
     ImpModelInfo info;
     imp_model_info(model, &info);
     const int pp = o->bench_pp, tg = o->gen.max_tokens, reps = o->bench_reps;
-    ImpConfig cfg = imp_config_default();
-    cfg.n_threads = o->threads;
+    ImpConfig cfg = imp_cli_context_config(o);
     cfg.max_seq_len = (pp > tg + 1 ? pp : tg + 1) + 16;
-    cfg.max_batch = pp > 0 ? pp : 512;
+    if (pp > cfg.max_batch) cfg.max_batch = pp;
     ImpContext ctx;
     if (imp_context_create(model, &cfg, &ctx) != IMP_OK) {
         imp_model_free(model);

@@ -21,8 +21,7 @@ void imp_cli_gen_defaults(cli_gen_opts *o) {
     memset(o, 0, sizeof *o);
     o->gen = imp_generate_params_default();
     o->ppl_ctx = 512;
-    o->bench_pp = 512;
-    o->bench_reps = 5;
+    imp_config_init(&o->cfg);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     o->gen.seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20);
@@ -43,19 +42,6 @@ static int parse_i32(const char *flag, const char *v, long lo, long hi, int32_t 
         return bad_value(flag, v, want);
     }
     *out = (int32_t)x;
-    return 1;
-}
-
-static int parse_f32(const char *flag, const char *v, float lo, float hi, float *out) {
-    char *end;
-    errno = 0;
-    float x = strtof(v, &end);
-    if (errno || end == v || *end || !(x >= lo && x <= hi)) {
-        char want[96];
-        snprintf(want, sizeof want, "a number in %g..%g", (double)lo, (double)hi);
-        return bad_value(flag, v, want);
-    }
-    *out = x;
     return 1;
 }
 
@@ -82,6 +68,51 @@ static int parse_bias(cli_gen_opts *o, const char *v) {
     return 1;
 }
 
+/* Named flags: shorthands for --set on a configuration key (docs/config.md). */
+static const struct {
+    const char *flag, *alias, *key;
+} k_flag_keys[] = {
+    {"--max-tokens", "-n", "generation.max_tokens"},
+    {"--temperature", "--temp", "generation.temperature"},
+    {"--top-k", NULL, "generation.top_k"},
+    {"--top-p", NULL, "generation.top_p"},
+    {"--min-p", NULL, "generation.min_p"},
+    {"--typical-p", "--typical", "generation.typical_p"},
+    {"--repeat-penalty", NULL, "generation.repeat_penalty"},
+    {"--repeat-last-n", NULL, "generation.repeat_last_n"},
+    {"--frequency-penalty", NULL, "generation.frequency_penalty"},
+    {"--presence-penalty", NULL, "generation.presence_penalty"},
+    {"--dry-multiplier", NULL, "generation.dry_multiplier"},
+    {"--dry-base", NULL, "generation.dry_base"},
+    {"--dry-allowed-length", NULL, "generation.dry_allowed_length"},
+    {"--dry-penalty-last-n", NULL, "generation.dry_penalty_last_n"},
+    {"--mirostat", NULL, "generation.mirostat"},
+    {"--mirostat-lr", "--mirostat-eta", "generation.mirostat_eta"},
+    {"--mirostat-ent", "--mirostat-tau", "generation.mirostat_tau"},
+    {"--seed", "-s", "generation.seed"},
+    {"--chat-template", NULL, "generation.chat_template"},
+    {"--threads", "-t", "runtime.threads"},
+    {"--max-seq-len", "-c", "runtime.max_seq_len"},
+    {"--max-batch", "-b", "runtime.max_batch"},
+    {"--kv-block-size", NULL, "kv_cache.block_size"},
+    {"--bench-pp", NULL, "bench.pp"},
+    {"--bench-reps", NULL, "bench.reps"},
+    {"--log-level", NULL, "diagnostics.log_level"},
+};
+
+static int add_assign(cli_gen_opts *o, const char *flag, const char *key, const char *value, imp_cfg_from from) {
+    if (o->n_assigns >= (int32_t)(sizeof o->assigns / sizeof o->assigns[0])) {
+        fprintf(stderr, "imp-cli: too many --set and configuration flags (at most 128)\n");
+        return -1;
+    }
+    cli_assign *a = &o->assigns[o->n_assigns++];
+    int w = key ? snprintf(a->text, sizeof a->text, "%s=%s", key, value) : snprintf(a->text, sizeof a->text, "%s", value);
+    if (w < 0 || (size_t)w >= sizeof a->text) return bad_value(flag, value, "a shorter value");
+    a->flag = flag;
+    a->from = from;
+    return 1;
+}
+
 int imp_cli_gen_flag(cli_gen_opts *o, int argc, char **argv, int *i) {
     const char *a = argv[*i];
     ImpGenerateParams *g = &o->gen;
@@ -98,65 +129,37 @@ int imp_cli_gen_flag(cli_gen_opts *o, int argc, char **argv, int *i) {
         o->bench = true;
         return 1;
     }
+    if (!strcmp(a, "--print-config")) {
+        o->print_config = true;
+        return 1;
+    }
     if (*i + 1 >= argc) return 0;
     const char *v = argv[*i + 1];
     int r = 0;
+    for (size_t k = 0; k < sizeof k_flag_keys / sizeof k_flag_keys[0]; k++) {
+        if (!strcmp(a, k_flag_keys[k].flag) || (k_flag_keys[k].alias && !strcmp(a, k_flag_keys[k].alias))) {
+            r = add_assign(o, a, k_flag_keys[k].key, v, IMP_CFG_FROM_FLAG);
+            if (r == 1 && (!strcmp(a, "--max-tokens") || !strcmp(a, "-n"))) o->max_tokens_set = true;
+            if (r == 1 && (!strcmp(a, "--seed") || !strcmp(a, "-s"))) o->seed_set = true;
+            if (r == 1) (*i)++;
+            return r;
+        }
+    }
 #define IS(name) (!strcmp(a, name))
-    if (IS("--prompt") || IS("-p")) {
+    if (IS("--set")) {
+        r = add_assign(o, "--set", NULL, v, IMP_CFG_FROM_SET);
+    } else if (IS("--config")) {
+        o->config_path = v, r = 1;
+    } else if (IS("--prompt") || IS("-p")) {
         o->prompt = v, r = 1;
     } else if (IS("--system")) {
         o->system = v, r = 1;
-    } else if (IS("--chat-template")) {
-        o->chat_template = v, r = 1;
-    } else if (IS("--max-tokens") || IS("-n")) {
-        r = parse_i32(a, v, 0, 1 << 24, &g->max_tokens);
-        o->max_tokens_set = true;
-    } else if (IS("--temperature") || IS("--temp")) {
-        r = parse_f32(a, v, 0.0f, 100.0f, &g->temperature);
-    } else if (IS("--top-k")) {
-        r = parse_i32(a, v, 0, INT32_MAX, &g->top_k);
-    } else if (IS("--top-p")) {
-        r = parse_f32(a, v, 0.0f, 1.0f, &g->top_p);
-    } else if (IS("--min-p")) {
-        r = parse_f32(a, v, 0.0f, 1.0f, &g->min_p);
-    } else if (IS("--typical-p") || IS("--typical")) {
-        r = parse_f32(a, v, 0.0f, 1.0f, &g->typical_p);
-    } else if (IS("--repeat-penalty")) {
-        r = parse_f32(a, v, 0.0f, 100.0f, &g->repeat_penalty);
-    } else if (IS("--repeat-last-n")) {
-        r = parse_i32(a, v, -1, 1 << 24, &g->repeat_last_n);
-    } else if (IS("--frequency-penalty")) {
-        r = parse_f32(a, v, -100.0f, 100.0f, &g->frequency_penalty);
-    } else if (IS("--presence-penalty")) {
-        r = parse_f32(a, v, -100.0f, 100.0f, &g->presence_penalty);
-    } else if (IS("--dry-multiplier")) {
-        r = parse_f32(a, v, 0.0f, 100.0f, &g->dry_multiplier);
-    } else if (IS("--dry-base")) {
-        r = parse_f32(a, v, 1.0f, 100.0f, &g->dry_base);
-    } else if (IS("--dry-allowed-length")) {
-        r = parse_i32(a, v, 0, 1 << 20, &g->dry_allowed_length);
-    } else if (IS("--dry-penalty-last-n")) {
-        r = parse_i32(a, v, -1, 1 << 24, &g->dry_penalty_last_n);
     } else if (IS("--dry-sequence-breaker")) {
         if (o->n_breakers >= CLI_MAX_LIST) return bad_value(a, v, "at most 64 breakers");
         if (!*v) return bad_value(a, v, "a non-empty string");
         o->breakers[o->n_breakers++] = v;
         g->dry_breakers = o->breakers;
         g->n_dry_breakers = o->n_breakers;
-        r = 1;
-    } else if (IS("--mirostat")) {
-        r = parse_i32(a, v, 0, 2, &g->mirostat);
-    } else if (IS("--mirostat-lr") || IS("--mirostat-eta")) {
-        r = parse_f32(a, v, 0.0f, 10.0f, &g->mirostat_eta);
-    } else if (IS("--mirostat-ent") || IS("--mirostat-tau")) {
-        r = parse_f32(a, v, 0.0f, 100.0f, &g->mirostat_tau);
-    } else if (IS("--seed") || IS("-s")) {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(v, &end, 10);
-        if (errno || end == v || *end || *v == '-') return bad_value(a, v, "a non-negative integer");
-        g->seed = s;
-        o->seed_set = true;
         r = 1;
     } else if (IS("--stop")) {
         if (g->n_stop >= CLI_MAX_LIST) return bad_value(a, v, "at most 64 stop strings");
@@ -171,22 +174,74 @@ int imp_cli_gen_flag(cli_gen_opts *o, int argc, char **argv, int *i) {
         g->stop_tokens = o->stop_tokens;
     } else if (IS("--logit-bias")) {
         r = parse_bias(o, v);
-    } else if (IS("--threads") || IS("-t")) {
-        r = parse_i32(a, v, 0, 512, &o->threads);
-    } else if (IS("--max-seq-len") || IS("-c")) {
-        r = parse_i32(a, v, 0, 1 << 24, &o->max_seq_len);
     } else if (IS("--perplexity")) {
         o->perplexity = v, r = 1;
-    } else if (IS("--bench-pp")) {
-        r = parse_i32(a, v, 0, 1 << 16, &o->bench_pp);
-    } else if (IS("--bench-reps")) {
-        r = parse_i32(a, v, 1, 1000, &o->bench_reps);
     } else if (IS("--ctx")) {
         r = parse_i32(a, v, 2, 1 << 20, &o->ppl_ctx);
     }
 #undef IS
     if (r == 1) (*i)++;
     return r;
+}
+
+int imp_cli_config(cli_gen_opts *o) {
+    imp_error err = {0};
+    imp_config_init(&o->cfg);
+    if (imp_config_load(&o->cfg, o->config_path, &err) != IMP_OK) {
+        fprintf(stderr, "imp-cli: %s\n", err.msg);
+        return 1;
+    }
+    for (int32_t k = 0; k < o->n_assigns; k++) {
+        const cli_assign *a = &o->assigns[k];
+        if (imp_config_set(&o->cfg, a->text, a->from, &err) != IMP_OK) {
+            if (a->from == IMP_CFG_FROM_SET) fprintf(stderr, "imp-cli: %s\n", err.msg); /* names --set itself */
+            else fprintf(stderr, "imp-cli: %s: %s\n", a->flag, err.msg);
+            return 2;
+        }
+    }
+    const imp_runtime_config *c = &o->cfg.v;
+    ImpGenerateParams *g = &o->gen;
+    g->max_tokens = c->generation.max_tokens;
+    g->temperature = c->generation.temperature;
+    g->top_k = c->generation.top_k;
+    g->top_p = c->generation.top_p;
+    g->min_p = c->generation.min_p;
+    g->typical_p = c->generation.typical_p;
+    g->repeat_penalty = c->generation.repeat_penalty;
+    g->repeat_last_n = c->generation.repeat_last_n;
+    g->frequency_penalty = c->generation.frequency_penalty;
+    g->presence_penalty = c->generation.presence_penalty;
+    g->dry_multiplier = c->generation.dry_multiplier;
+    g->dry_base = c->generation.dry_base;
+    g->dry_allowed_length = c->generation.dry_allowed_length;
+    g->dry_penalty_last_n = c->generation.dry_penalty_last_n;
+    g->mirostat = c->generation.mirostat;
+    g->mirostat_tau = c->generation.mirostat_tau;
+    g->mirostat_eta = c->generation.mirostat_eta;
+    if (c->generation.seed >= 0) {
+        g->seed = (uint64_t)c->generation.seed;
+        o->seed_set = true;
+    }
+    o->chat_template = !strcmp(c->generation.chat_template, "auto") ? NULL : c->generation.chat_template;
+    o->threads = c->runtime.threads;
+    o->max_seq_len = c->runtime.max_seq_len;
+    o->bench_pp = c->bench.pp;
+    o->bench_reps = c->bench.reps;
+    const int key = imp_config_key_index("generation.max_tokens");
+    if (key >= 0 && o->cfg.from[key] != IMP_CFG_FROM_DEFAULT) o->max_tokens_set = true;
+    const char *lv = c->diagnostics.log_level;
+    imp_log_set(NULL, NULL, !strcmp(lv, "debug") ? IMP_LOG_DEBUG : !strcmp(lv, "info") ? IMP_LOG_INFO
+                              : !strcmp(lv, "error") ? IMP_LOG_ERROR : IMP_LOG_WARN);
+    return 0;
+}
+
+ImpConfig imp_cli_context_config(const cli_gen_opts *o) {
+    ImpConfig cfg = imp_config_default();
+    cfg.n_threads = o->cfg.v.runtime.threads;
+    cfg.max_seq_len = o->cfg.v.runtime.max_seq_len;
+    cfg.max_batch = o->cfg.v.runtime.max_batch;
+    cfg.kv_block_size = o->cfg.v.kv_cache.block_size;
+    return cfg;
 }
 
 /* ---- loading ------------------------------------------------------------------------------ */
@@ -326,9 +381,7 @@ int imp_cli_generate(cli_gen_opts *o) {
     if (!o->quiet && !o->seed_set && o->gen.temperature > 0) {
         fprintf(stderr, "imp-cli: seed %llu\n", (unsigned long long)o->gen.seed);
     }
-    ImpConfig cfg = imp_config_default();
-    cfg.n_threads = o->threads;
-    cfg.max_seq_len = o->max_seq_len;
+    ImpConfig cfg = imp_cli_context_config(o);
     ImpContext ctx;
     if (imp_context_create(model, &cfg, &ctx) != IMP_OK) {
         fprintf(stderr, "imp-cli: cannot create a context (see the message above)\n");

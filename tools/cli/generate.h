@@ -7,7 +7,16 @@
 
 #include <imp/imp.h>
 
+#include "config/config.h"
+
 #define CLI_MAX_LIST 64
+
+/* One --set or named-flag assignment, applied in command-line order after the config file. */
+typedef struct cli_assign {
+    char text[192];      /* "section.key=value"            */
+    const char *flag;    /* the flag as typed ("--top-p"), or "--set" */
+    imp_cfg_from from;
+} cli_assign;
 
 typedef struct cli_gen_opts {
     const char *model;
@@ -25,6 +34,11 @@ typedef struct cli_gen_opts {
     int32_t bench_pp;          /* --bench-pp N (default 512; 0 skips)                  */
     int32_t bench_reps;        /* --bench-reps R (default 5)                           */
     bool max_tokens_set;
+    const char *config_path;   /* --config PATH                                        */
+    bool print_config;         /* --print-config                                       */
+    cli_assign assigns[128];
+    int32_t n_assigns;
+    imp_config cfg;            /* the effective configuration (after imp_cli_config)   */
     ImpGenerateParams gen;     /* sampler flags, --max-tokens, stops                   */
     const char *stops[CLI_MAX_LIST];
     int32_t stop_tokens[CLI_MAX_LIST];
@@ -39,6 +53,14 @@ void imp_cli_gen_defaults(cli_gen_opts *o);
 /* Parses one generation flag at argv[*i] (advancing *i past its value). Returns 1 when the flag
  * was consumed, 0 when it is not a generation flag, -1 on a bad value (message printed). */
 int imp_cli_gen_flag(cli_gen_opts *o, int argc, char **argv, int *i);
+
+/* Loads the configuration (file by precedence, then --set and flags in order) into o->cfg and
+ * fills the generation, bench and runtime options from it; sets the log level. Returns 0, or a
+ * process exit code after printing the problem. */
+int imp_cli_config(cli_gen_opts *o);
+
+/* The context settings of the effective configuration ([runtime], [kv_cache]). */
+ImpConfig imp_cli_context_config(const cli_gen_opts *o);
 
 /* Returns a process exit code (0 ok, 1 error, 2 usage). */
 int imp_cli_generate(cli_gen_opts *o);

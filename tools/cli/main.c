@@ -4,6 +4,7 @@
  * the tokenizer (--tokenize, --detokenize, --chat-render), --devices, --version.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <imp/imp.h>
@@ -24,6 +25,8 @@ static void cli_usage(FILE *f) {
                "    --dry-multiplier M --dry-base B --dry-allowed-length L --dry-penalty-last-n N\n"
                "    --dry-sequence-breaker S --mirostat 0|1|2 --mirostat-lr ETA --mirostat-ent TAU\n"
                "    --seed N --logit-bias TOKEN(+|-)BIAS --max-seq-len N (-c) --threads N (-t) --quiet\n"
+               "  configuration (docs/config.md): --config PATH, --set SECTION.KEY=VALUE (repeatable),\n"
+               "    --max-batch N (-b), --kv-block-size N, --log-level L; imp-cli --print-config shows the result\n"
                "       imp-cli --model M --bench [--bench-pp N] [--max-tokens N] [--bench-reps R] [--threads T]\n"
                "                                               ppN / tgN t/s and the memory-bandwidth ceiling\n"
                "       imp-cli --inspect MODEL.gguf [--full]   print metadata and tensors\n"
@@ -74,10 +77,7 @@ int main(int argc, char **argv) {
             tok.chat_system = gen.system = argv[++i];
             continue;
         }
-        if (!strcmp(a, "--chat-template") && has_arg) {
-            tok.chat_template = gen.chat_template = argv[++i];
-            continue;
-        }
+        if (!strcmp(a, "--chat-template") && has_arg) tok.chat_template = argv[i + 1]; /* and below */
         const int g = imp_cli_gen_flag(&gen, argc, argv, &i);
         if (g < 0) return 2;
         if (g > 0) continue;
@@ -122,6 +122,19 @@ int main(int argc, char **argv) {
         fprintf(stderr, "imp-cli: give one of --inspect, --tokenize, --tokenize-file, --detokenize, --detokenize-file, --chat-render\n");
         return 2;
     }
+    if (gen.print_config) {
+        const int rc = imp_cli_config(&gen);
+        if (rc) return rc;
+        char *text = NULL;
+        imp_error err = {0};
+        if (imp_config_dump(&gen.cfg, &text, &err) != IMP_OK) {
+            fprintf(stderr, "imp-cli: %s\n", err.msg);
+            return 1;
+        }
+        fputs(text, stdout);
+        free(text);
+        return 0;
+    }
     const int n_gen_cmds = !!gen.prompt + !!gen.interactive + !!gen.perplexity + !!gen.bench;
     if ((n_tok_cmds || inspect) && n_gen_cmds) {
         fprintf(stderr, "imp-cli: --prompt/--interactive/--perplexity do not combine with --inspect or the tokenizer commands\n");
@@ -136,9 +149,13 @@ int main(int argc, char **argv) {
         fprintf(stderr, "imp-cli: --model M is required\n");
         return 2;
     }
+    if (n_gen_cmds) {
+        const int rc = imp_cli_config(&gen);
+        if (rc) return rc;
+    }
     if (gen.perplexity) return imp_cli_perplexity(&gen);
     if (gen.bench) {
-        if (!gen.max_tokens_set) gen.gen.max_tokens = 128;
+        if (!gen.max_tokens_set) gen.gen.max_tokens = gen.cfg.v.bench.tg;
         return imp_cli_bench(&gen);
     }
     if (n_gen_cmds) return imp_cli_generate(&gen);

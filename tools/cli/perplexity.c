@@ -54,8 +54,7 @@ int imp_cli_perplexity(cli_gen_opts *o) {
         fprintf(stderr, "imp-cli: '%s' has %zu tokens; --ctx %d needs at least %d\n", o->perplexity, n_tok, N, 2 * N);
         rc = 1;
     }
-    ImpConfig cfg = imp_config_default();
-    cfg.n_threads = o->threads;
+    ImpConfig cfg = imp_cli_context_config(o);
     cfg.max_seq_len = N;
     if (rc == 0 && imp_context_create(model, &cfg, &ctx) != IMP_OK) rc = 1;
     const size_t n_chunk = rc == 0 ? n_tok / (size_t)N : 0;
