@@ -64,4 +64,39 @@ g -n 2 --set diagnostics.log_level=warn >/dev/null 2>"$tmp/e5"
 check "! grep -q 'engine:' $tmp/e5" "diagnostics.log_level = warn hides info lines"
 "$cli" --model "$tmp/tiny.gguf" --bench --set bench.pp=16 --set bench.tg=4 --set bench.reps=2 >"$tmp/b" 2>/dev/null
 check "grep -q '| pp16 |' $tmp/b && grep -q '| tg4 |' $tmp/b" "bench.pp and bench.tg set the tests"
+# sampler keys: the same seeded run with the key changed gives another text, and with the key
+# set to its default the same text (each key does something, and only when set)
+sk() { g -n 32 --seed 3 "$@" 2>/dev/null; }
+differs() { # description, common args..., --, changed args...
+    local desc=$1; shift
+    local common=() changed=()
+    while [[ $1 != -- ]]; do common+=("$1"); shift; done; shift
+    changed=("$@")
+    sk "${common[@]}" >"$tmp/d0"
+    sk "${common[@]}" "${changed[@]}" >"$tmp/d1"
+    check "! cmp -s $tmp/d0 $tmp/d1" "$desc"
+}
+flat=(--temperature 1.5 --top-k 0 --top-p 1 --min-p 0)
+greedy=(--temperature 0)
+differs "generation.top_p changes sampling" "${flat[@]}" -- --set generation.top_p=0.05
+differs "generation.min_p changes sampling" "${flat[@]}" -- --set generation.min_p=0.9
+differs "generation.typical_p changes sampling" "${flat[@]}" -- --set generation.typical_p=0.05
+differs "generation.temperature changes sampling" "${flat[@]}" -- --set generation.temperature=0.05
+differs "generation.mirostat changes sampling" "${flat[@]}" -- --set generation.mirostat=2
+differs "generation.mirostat_tau changes Mirostat" "${flat[@]}" --mirostat 2 -- --set generation.mirostat_tau=0.5
+differs "generation.mirostat_eta changes Mirostat" "${flat[@]}" --mirostat 2 --mirostat-tau 1 -- --set generation.mirostat_eta=1
+differs "generation.repeat_penalty changes greedy output" "${greedy[@]}" -- --set generation.repeat_penalty=3
+differs "generation.repeat_last_n changes the penalty" "${greedy[@]}" --repeat-penalty 3 -- --set generation.repeat_last_n=0
+differs "generation.frequency_penalty changes greedy output" "${greedy[@]}" -- --set generation.frequency_penalty=2
+differs "generation.presence_penalty changes greedy output" "${greedy[@]}" -- --set generation.presence_penalty=2
+differs "generation.dry_multiplier changes greedy output" "${greedy[@]}" -- --set generation.dry_multiplier=3
+differs "generation.dry_allowed_length changes DRY" "${greedy[@]}" --dry-multiplier 3 -- --set generation.dry_allowed_length=12
+differs "generation.dry_base changes DRY" "${greedy[@]}" --dry-multiplier 0.01 -- --set generation.dry_base=8
+differs "generation.dry_penalty_last_n changes DRY" "${greedy[@]}" --dry-multiplier 3 -- --set generation.dry_penalty_last_n=4
+# a key set to its default changes nothing
+sk "${flat[@]}" >"$tmp/n0"
+sk "${flat[@]}" --set generation.typical_p=1 --set generation.repeat_penalty=1 --set generation.dry_multiplier=0 >"$tmp/n1"
+check "cmp -s $tmp/n0 $tmp/n1" "keys set to their defaults change nothing"
+"$cli" --model "$tmp/tiny.gguf" --bench --set bench.pp=8 --set bench.tg=2 --set bench.reps=1 >"$tmp/b1" 2>/dev/null
+check "grep -q '| pp8 | .* ± 0.00 |' $tmp/b1" "bench.reps = 1: one run, no spread"
 [[ $fail -eq 0 ]] && echo "config: all passed" || { echo "config: $fail failed"; exit 1; }
