@@ -118,15 +118,6 @@ const char *imp_config_from_str(imp_cfg_from from) {
     return "?";
 }
 
-static imp_status why_set(char *why, size_t why_n, imp_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static imp_status why_set(char *why, size_t why_n, imp_status st, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_n, fmt, ap);
-    va_end(ap);
-    return st;
-}
 
 /* ---- lookup and suggestions ------------------------------------------------------------- */
 
@@ -215,9 +206,9 @@ static bool section_has_keys(int section) {
 static imp_status unknown_section(const char *s, size_t n, char *why, size_t why_n) {
     const char *sug = suggest_section(s, n);
     if (sug)
-        return why_set(why, why_n, IMP_ERR_NOT_FOUND, "unknown section [%.*s]; did you mean [%s]?",
+        return imp_cfg_why(why, why_n, IMP_ERR_NOT_FOUND, "unknown section [%.*s]; did you mean [%s]?",
                        (int)IMP_MIN(n, 64), s, sug);
-    return why_set(why, why_n, IMP_ERR_NOT_FOUND,
+    return imp_cfg_why(why, why_n, IMP_ERR_NOT_FOUND,
                    "unknown section [%.*s] (valid: runtime, kv_cache, attention, moe, gemm, "
                    "generation, server, bench, paths, speculative, diagnostics)",
                    (int)IMP_MIN(n, 64), s);
@@ -234,7 +225,7 @@ static imp_status unknown_key(int section, const char *k, size_t n, char *why, s
         snprintf(hint, sizeof hint, " ([%s] has no keys yet)", sec);
     else
         snprintf(hint, sizeof hint, " (imp.conf.example lists every key)");
-    return why_set(why, why_n, IMP_ERR_NOT_FOUND, "unknown key '%.*s' in [%s]%s",
+    return imp_cfg_why(why, why_n, IMP_ERR_NOT_FOUND, "unknown key '%.*s' in [%s]%s",
                    (int)IMP_MIN(n, 64), k, sec, hint);
 }
 
@@ -295,7 +286,7 @@ static imp_status apply_value(const imp_cfg_key *k, const imp_cfg_value *v, imp_
     char range[80];
     bool type_ok = v->type == k->type || (k->type == IMP_CFG_FLOAT && v->type == IMP_CFG_INT);
     if (!type_ok)
-        return why_set(why, why_n, IMP_ERR_TYPE, "%s.%s: expected %s, found %s", k->section,
+        return imp_cfg_why(why, why_n, IMP_ERR_TYPE, "%s.%s: expected %s, found %s", k->section,
                        k->name, expected_kind(k->type), value_kind(v));
     switch (k->type) {
     case IMP_CFG_INT: {
@@ -305,7 +296,7 @@ static imp_status apply_value(const imp_cfg_key *k, const imp_cfg_value *v, imp_
         if (ok && (k->flags & IMP_CFG_POW2)) ok = x > 0 && (x & (x - 1)) == 0;
         if (!ok) {
             describe_range(k, range, sizeof range);
-            return why_set(why, why_n, IMP_ERR_RANGE, "%s.%s = %lld is out of range (%s)",
+            return imp_cfg_why(why, why_n, IMP_ERR_RANGE, "%s.%s = %lld is out of range (%s)",
                            k->section, k->name, (long long)x, range);
         }
         if (k->size == 8) {
@@ -321,7 +312,7 @@ static imp_status apply_value(const imp_cfg_key *k, const imp_cfg_value *v, imp_
         bool lo_ok = k->flags & IMP_CFG_LO_OPEN ? x > k->lo : x >= k->lo;
         if (!lo_ok || x > k->hi) {
             describe_range(k, range, sizeof range);
-            return why_set(why, why_n, IMP_ERR_RANGE, "%s.%s = %g is out of range (%s)", k->section,
+            return imp_cfg_why(why, why_n, IMP_ERR_RANGE, "%s.%s = %g is out of range (%s)", k->section,
                            k->name, x, range);
         }
         float y = (float)x;
@@ -335,10 +326,10 @@ static imp_status apply_value(const imp_cfg_key *k, const imp_cfg_value *v, imp_
     }
     case IMP_CFG_STR:
         if (memchr(v->s, '\0', v->len))
-            return why_set(why, why_n, IMP_ERR_FORMAT, "%s.%s: NUL character in the string",
+            return imp_cfg_why(why, why_n, IMP_ERR_FORMAT, "%s.%s: NUL character in the string",
                            k->section, k->name);
         if (v->len >= k->size)
-            return why_set(why, why_n, IMP_ERR_RANGE, "%s.%s: longer than %zu bytes", k->section,
+            return imp_cfg_why(why, why_n, IMP_ERR_RANGE, "%s.%s: longer than %zu bytes", k->section,
                            k->name, k->size - 1);
         if (k->choices) {
             bool found = false;
@@ -349,14 +340,14 @@ static imp_status apply_value(const imp_cfg_key *k, const imp_cfg_value *v, imp_
                 c += cn + (bar ? 1 : 0);
             }
             if (!found)
-                return why_set(why, why_n, IMP_ERR_RANGE, "%s.%s = \"%.*s\": must be one of %s",
+                return imp_cfg_why(why, why_n, IMP_ERR_RANGE, "%s.%s = \"%.*s\": must be one of %s",
                                k->section, k->name, (int)IMP_MIN(v->len, 64), v->s, k->choices);
         }
         memset(field, 0, k->size);
         memcpy(field, v->s, v->len);
         return IMP_OK;
     }
-    return why_set(why, why_n, IMP_ERR_INTERNAL, "bad key type");
+    return imp_cfg_why(why, why_n, IMP_ERR_INTERNAL, "bad key type");
 }
 
 void imp_config_init(imp_config *c) {
@@ -388,7 +379,7 @@ static imp_status on_section(void *ud, const char *name, int line, char *why, si
     int s = find_section(name, strlen(name));
     if (s < 0) return unknown_section(name, strlen(name), why, why_n);
     if (st->section_line[s])
-        return why_set(why, why_n, IMP_ERR_FORMAT, "duplicate section [%s] (first at line %d)",
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT, "duplicate section [%s] (first at line %d)",
                        name, st->section_line[s]);
     st->section_line[s] = line;
     st->section = s;
@@ -400,14 +391,14 @@ static imp_status on_key(void *ud, const char *key, const imp_cfg_value *v, int 
     load_state *st = ud;
     size_t n = strlen(key);
     if (st->section < 0)
-        return why_set(why, why_n, IMP_ERR_FORMAT,
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                        "key '%.*s' before any [section] header (keys go under one, e.g. "
                        "[generation])",
                        (int)IMP_MIN(n, 64), key);
     int k = find_key(st->section, key, n);
     if (k < 0) return unknown_key(st->section, key, n, why, why_n);
     if (st->key_line[k])
-        return why_set(why, why_n, IMP_ERR_FORMAT, "duplicate key %s.%s (first at line %d)",
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT, "duplicate key %s.%s (first at line %d)",
                        imp_cfg_table[k].section, key, st->key_line[k]);
     imp_status s = apply_value(&imp_cfg_table[k], v, &st->c->v, why, why_n);
     if (s != IMP_OK) return s;
@@ -534,16 +525,16 @@ static imp_status set_apply(imp_config *c, const char *a, imp_cfg_from from, imp
                             char *why, size_t why_n) {
     size_t len = strlen(a);
     if (len > IMP_CFG_LINE_MAX)
-        return why_set(why, why_n, IMP_ERR_RANGE, "longer than %d bytes", IMP_CFG_LINE_MAX);
+        return imp_cfg_why(why, why_n, IMP_ERR_RANGE, "longer than %d bytes", IMP_CFG_LINE_MAX);
     if (imp_utf8_invalid_at((const unsigned char *)a, len) != (size_t)-1)
-        return why_set(why, why_n, IMP_ERR_FORMAT, "invalid UTF-8");
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT, "invalid UTF-8");
     const char *eq = strchr(a, '=');
     const char *lhs = a;
     size_t ln = eq ? (size_t)(eq - a) : len;
     trim(&lhs, &ln);
     const char *dot = memchr(lhs, '.', ln);
     if (!eq || !dot)
-        return why_set(why, why_n, IMP_ERR_FORMAT,
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                        "expected section.key=value (e.g. generation.top_p=0.9)");
     const char *sec = lhs, *key = dot + 1;
     size_t sn = (size_t)(dot - lhs), kn = ln - sn - 1;
@@ -568,7 +559,7 @@ static imp_status set_apply(imp_config *c, const char *a, imp_cfg_from from, imp
         st = imp_cfg_parse_value(val, vn, v, why, why_n);
         /* "top_p=abc" on the command line: say what the key takes, not how TOML quotes */
         if (st == IMP_ERR_FORMAT && kk->type != IMP_CFG_STR && strstr(why, "needs quotes"))
-            return why_set(why, why_n, IMP_ERR_TYPE, "%s.%s: expected %s, found '%.*s'",
+            return imp_cfg_why(why, why_n, IMP_ERR_TYPE, "%s.%s: expected %s, found '%.*s'",
                            kk->section, kk->name, expected_kind(kk->type), (int)IMP_MIN(vn, 40),
                            val);
         if (st != IMP_OK) return st;

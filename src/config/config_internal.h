@@ -43,4 +43,8 @@ typedef struct imp_cfg_handlers {
 imp_status imp_cfg_parse(const char *text, size_t len, const char *name, const imp_cfg_handlers *h,
                          imp_error *err);
 
+/* Formats a message into why[0, why_n) and returns st (shared by the parser and the loader). */
+imp_status imp_cfg_why(char *why, size_t why_n, imp_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 #endif

@@ -18,9 +18,7 @@
 #include "base/utf8.h"
 #include "config/config_internal.h"
 
-static imp_status why_set(char *why, size_t why_n, imp_status st, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static imp_status why_set(char *why, size_t why_n, imp_status st, const char *fmt, ...) {
+imp_status imp_cfg_why(char *why, size_t why_n, imp_status st, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(why, why_n, fmt, ap);
@@ -79,7 +77,7 @@ static imp_status parse_basic(const char *p, size_t n, size_t *i, imp_cfg_value 
     size_t j = *i, k = 0;
     for (;;) {
         if (j >= n)
-            return why_set(why, why_n, IMP_ERR_FORMAT,
+            return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                            "unterminated string (no closing '\"' on this line)");
         unsigned char c = (unsigned char)p[j];
         if (c == '"') {
@@ -88,7 +86,7 @@ static imp_status parse_basic(const char *p, size_t n, size_t *i, imp_cfg_value 
         }
         if (c == '\\') {
             if (j + 1 >= n)
-                return why_set(why, why_n, IMP_ERR_FORMAT,
+                return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                                "unterminated string (no closing '\"' on this line)");
             char e = p[j + 1];
             static const char names[] = "btnfr\"\\", map[] = "\b\t\n\f\r\"\\";
@@ -104,13 +102,13 @@ static imp_status parse_basic(const char *p, size_t n, size_t *i, imp_cfg_value 
                 for (size_t d = 0; d < digits; d++) {
                     int h = j + 2 + d < n ? hex_val(p[j + 2 + d]) : -1;
                     if (h < 0)
-                        return why_set(why, why_n, IMP_ERR_FORMAT,
+                        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                                        "bad escape '\\%c' in string: needs %zu hex digits", e,
                                        digits);
                     cp = cp * 16 + (unsigned long)h;
                 }
                 if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                    return why_set(why, why_n, IMP_ERR_FORMAT,
+                    return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                                    "bad escape '\\%c%.*s' in string: not a Unicode scalar value", e,
                                    (int)digits, p + j + 2);
                 k += (size_t)imp_utf8_encode((unsigned)cp, v->s + k);
@@ -123,13 +121,13 @@ static imp_status parse_basic(const char *p, size_t n, size_t *i, imp_cfg_value 
                 snprintf(d, sizeof d, "'\\%c'", ec);
             else
                 snprintf(d, sizeof d, "'\\' + byte 0x%02x", ec);
-            return why_set(why, why_n, IMP_ERR_FORMAT,
+            return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                            "bad escape %s in string (valid escapes: \\\" \\\\ \\b \\t \\n "
                            "\\f \\r \\uXXXX \\UXXXXXXXX)",
                            d);
         }
         if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return why_set(why, why_n, IMP_ERR_FORMAT,
+            return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                            "control character 0x%02x in a string (write it as an escape)", c);
         v->s[k++] = (char)c;
         j++;
@@ -147,7 +145,7 @@ static imp_status parse_literal(const char *p, size_t n, size_t *i, imp_cfg_valu
     size_t j = *i, k = 0;
     for (;;) {
         if (j >= n)
-            return why_set(why, why_n, IMP_ERR_FORMAT,
+            return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                            "unterminated string (no closing \"'\" on this line)");
         unsigned char c = (unsigned char)p[j];
         if (c == '\'') {
@@ -155,7 +153,7 @@ static imp_status parse_literal(const char *p, size_t n, size_t *i, imp_cfg_valu
             break;
         }
         if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return why_set(why, why_n, IMP_ERR_FORMAT,
+            return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                            "control character 0x%02x in a literal string", c);
         v->s[k++] = (char)c;
         j++;
@@ -192,10 +190,10 @@ static imp_status parse_number(const char *t, size_t n, imp_cfg_value *v, char *
     size_t i = 0;
     if (i < n && (t[i] == '+' || t[i] == '-')) i++;
     if ((n - i == 3) && (!memcmp(t + i, "inf", 3) || !memcmp(t + i, "nan", 3)))
-        return why_set(why, why_n, IMP_ERR_FORMAT,
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                        "'%.*s': inf and nan are not allowed in imp.conf", shown, t);
     if (n - i >= 2 && t[i] == '0' && (t[i + 1] == 'x' || t[i + 1] == 'o' || t[i + 1] == 'b'))
-        return why_set(why, why_n, IMP_ERR_UNSUPPORTED,
+        return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                        "'%.*s': hexadecimal, octal and binary integers are not supported in "
                        "imp.conf (write it in decimal)",
                        shown, t);
@@ -207,7 +205,7 @@ static imp_status parse_number(const char *t, size_t n, imp_cfg_value *v, char *
     int is_float = 0;
     if (nd == 0) goto invalid;
     if (nd > 1 && buf[int_start] == '0')
-        return why_set(why, why_n, IMP_ERR_FORMAT,
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                        "'%.*s': leading zeros are not allowed in numbers", shown, t);
     if (i < n && t[i] == '.') {
         buf[bn++] = t[i++];
@@ -227,13 +225,13 @@ static imp_status parse_number(const char *t, size_t n, imp_cfg_value *v, char *
     if (is_float) {
         double d = strtod_c(buf, &end);
         if (!isfinite(d))
-            return why_set(why, why_n, IMP_ERR_RANGE, "'%.*s': number too large", shown, t);
+            return imp_cfg_why(why, why_n, IMP_ERR_RANGE, "'%.*s': number too large", shown, t);
         v->type = IMP_CFG_FLOAT;
         v->f = d;
     } else {
         long long x = strtoll(buf, &end, 10);
         if (errno == ERANGE)
-            return why_set(why, why_n, IMP_ERR_RANGE, "'%.*s': integer does not fit in 64 bits",
+            return imp_cfg_why(why, why_n, IMP_ERR_RANGE, "'%.*s': integer does not fit in 64 bits",
                            shown, t);
         v->type = IMP_CFG_INT;
         v->i = (int64_t)x;
@@ -241,10 +239,10 @@ static imp_status parse_number(const char *t, size_t n, imp_cfg_value *v, char *
     return IMP_OK;
 invalid:
     if ((t[0] >= 'a' && t[0] <= 'z') || (t[0] >= 'A' && t[0] <= 'Z'))
-        return why_set(why, why_n, IMP_ERR_FORMAT,
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                        "invalid value '%.*s' (a string needs quotes: \"%.*s\")", shown, t, shown,
                        t);
-    return why_set(why, why_n, IMP_ERR_FORMAT,
+    return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                    "invalid value '%.*s' (expected a number, a quoted string, true or false)",
                    shown, t);
 }
@@ -255,21 +253,21 @@ imp_status imp_cfg_parse_value(const char *p, size_t n, imp_cfg_value *v, char *
     v->len = 0;
     size_t i = skip_ws(p, n, 0);
     if (i == n || p[i] == '#')
-        return why_set(why, why_n, IMP_ERR_FORMAT, "missing value after '='");
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT, "missing value after '='");
     imp_status st;
     char c = p[i];
     if (c == '"' || c == '\'') {
         if (n - i >= 3 && p[i + 1] == c && p[i + 2] == c)
-            return why_set(why, why_n, IMP_ERR_UNSUPPORTED,
+            return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                            "multi-line strings (%c%c%c) are not supported in imp.conf", c, c, c);
         i++;
         st = c == '"' ? parse_basic(p, n, &i, v, why, why_n)
                       : parse_literal(p, n, &i, v, why, why_n);
         if (st != IMP_OK) return st;
     } else if (c == '[') {
-        return why_set(why, why_n, IMP_ERR_UNSUPPORTED, "arrays are not supported in imp.conf");
+        return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED, "arrays are not supported in imp.conf");
     } else if (c == '{') {
-        return why_set(why, why_n, IMP_ERR_UNSUPPORTED,
+        return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                        "inline tables are not supported in imp.conf");
     } else {
         size_t j = i;
@@ -287,7 +285,7 @@ imp_status imp_cfg_parse_value(const char *p, size_t n, imp_cfg_value *v, char *
     i = skip_ws(p, n, i);
     if (i < n && p[i] != '#') {
         size_t rest = n - i > 40 ? 40 : n - i;
-        return why_set(why, why_n, IMP_ERR_FORMAT, "unexpected text after the value: '%.*s'",
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT, "unexpected text after the value: '%.*s'",
                        (int)rest, p + i);
     }
     return IMP_OK;
@@ -301,56 +299,56 @@ static imp_status parse_line(const char *p, size_t n, int line, const imp_cfg_ha
     if (i == n || p[i] == '#') return IMP_OK;
     if (p[i] == '[') {
         if (i + 1 < n && p[i + 1] == '[')
-            return why_set(why, why_n, IMP_ERR_UNSUPPORTED,
+            return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                            "arrays of tables ([[...]]) are not supported in imp.conf");
         i = skip_ws(p, n, i + 1);
         if (i < n && (p[i] == '"' || p[i] == '\''))
-            return why_set(why, why_n, IMP_ERR_UNSUPPORTED,
+            return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                            "quoted section names are not supported in imp.conf");
         size_t s = i;
         while (i < n && is_bare(p[i])) i++;
         if (i == s) {
             char_desc(p, n, i, d);
-            return why_set(why, why_n, IMP_ERR_FORMAT,
+            return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                            "expected a section name after '[', found %s", d);
         }
         memcpy(name, p + s, i - s);
         name[i - s] = '\0';
         i = skip_ws(p, n, i);
         if (i < n && p[i] == '.')
-            return why_set(why, why_n, IMP_ERR_UNSUPPORTED,
+            return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                            "dotted section names ([%s...]) are not supported in imp.conf", name);
         if (i >= n || p[i] != ']') {
             char_desc(p, n, i, d);
-            return why_set(why, why_n, IMP_ERR_FORMAT,
+            return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                            "expected ']' after section name '%s', found %s", name, d);
         }
         i = skip_ws(p, n, i + 1);
         if (i < n && p[i] != '#')
-            return why_set(why, why_n, IMP_ERR_FORMAT, "unexpected text after [%s]", name);
+            return imp_cfg_why(why, why_n, IMP_ERR_FORMAT, "unexpected text after [%s]", name);
         return h->section(h->ud, name, line, why, why_n);
     }
     if (p[i] == '"' || p[i] == '\'')
-        return why_set(why, why_n, IMP_ERR_UNSUPPORTED,
+        return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                        "quoted keys are not supported in imp.conf");
     size_t s = i;
     while (i < n && is_bare(p[i])) i++;
     if (i == s) {
         char_desc(p, n, i, d);
-        return why_set(why, why_n, IMP_ERR_FORMAT,
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                        "expected a key, a [section] or a comment, found %s", d);
     }
     memcpy(name, p + s, i - s);
     name[i - s] = '\0';
     i = skip_ws(p, n, i);
     if (i < n && p[i] == '.')
-        return why_set(why, why_n, IMP_ERR_UNSUPPORTED,
+        return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                        "dotted keys (%s... = ...) are not supported in imp.conf: write the "
                        "[section] header, then key = value",
                        name);
     if (i >= n || p[i] != '=') {
         char_desc(p, n, i, d);
-        return why_set(why, why_n, IMP_ERR_FORMAT, "expected '=' after key '%s', found %s", name,
+        return imp_cfg_why(why, why_n, IMP_ERR_FORMAT, "expected '=' after key '%s', found %s", name,
                        d);
     }
     imp_status st = imp_cfg_parse_value(p + i + 1, n - i - 1, v, why, why_n);
