@@ -23,7 +23,7 @@ args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo
 if [ "${IMP_FUZZ_SECONDS:-20}" != 0 ] && command -v clang >/dev/null 2>&1; then
     cmake -S . -B "$build-fuzz" -DCMAKE_C_COMPILER=clang -DIMP_FUZZ=ON -DIMP_CUDA=OFF \
           -DIMP_BUILD_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build "$build-fuzz" -j"$jobs" --target fuzz_gguf fuzz_tokenizer >/dev/null
+    cmake --build "$build-fuzz" -j"$jobs" --target fuzz_gguf fuzz_tokenizer fuzz_config >/dev/null
     args+=(-DIMP_FUZZ_BINARY="$root/$build-fuzz/tests/fuzz/fuzz_gguf")
 fi
 export IMP_FUZZ_SECONDS=${IMP_FUZZ_SECONDS:-20}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Short libFuzzer runs of the GGUF reader and the tokenizer (tests/fuzz/run-fuzz.sh) as a ctest
+# Short libFuzzer runs of the GGUF reader, the tokenizer and the imp.conf parser (tests/fuzz/run-fuzz.sh) as a ctest
 # test; fuzz_tokenizer is looked for next to fuzz_gguf.
 # The fuzzer needs a clang -DIMP_FUZZ=ON build; it is looked for, in order, at $IMP_FUZZ_BINARY,
 # at IMP_FUZZ_BINARY in BUILD_DIR's CMake cache (scripts/test.sh sets it), at
@@ -38,6 +38,10 @@ if [ $rc -eq 0 ]; then
     else
         echo "fuzz_tokenizer not built next to fuzz_gguf; only the GGUF reader was fuzzed"
     fi
+fi
+if [ $rc -eq 0 ] && [ -x "$fuzz_build/tests/fuzz/fuzz_config" ]; then
+    bash "$here/../fuzz/run-fuzz.sh" "$fuzz_build" "$seconds" fuzz_config
+    rc=$?
 fi
 [ $rc -eq 77 ] && rc=1 # a failure must never read as "skipped"
 exit $rc
