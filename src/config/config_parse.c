@@ -292,6 +292,16 @@ imp_status imp_cfg_parse_value(const char *p, size_t n, imp_cfg_value *v, char *
 }
 
 /* One line p[0, n) (no newline). */
+/* Copies the bare name (letters, digits, '_', '-') starting at p[i] into name (NUL-terminated;
+ * name holds a whole line) and returns the index after it: i itself when there is none. */
+static size_t bare_name(const char *p, size_t n, size_t i, char *name) {
+    size_t e = i;
+    while (e < n && is_bare(p[e])) e++;
+    memcpy(name, p + i, e - i);
+    name[e - i] = '\0';
+    return e;
+}
+
 static imp_status parse_line(const char *p, size_t n, int line, const imp_cfg_handlers *h,
                              imp_cfg_value *v, char *why, size_t why_n) {
     char name[IMP_CFG_LINE_MAX + 1], d[16];
@@ -305,16 +315,13 @@ static imp_status parse_line(const char *p, size_t n, int line, const imp_cfg_ha
         if (i < n && (p[i] == '"' || p[i] == '\''))
             return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                            "quoted section names are not supported in imp.conf");
-        size_t s = i;
-        while (i < n && is_bare(p[i])) i++;
-        if (i == s) {
+        const size_t e = bare_name(p, n, i, name);
+        if (e == i) {
             char_desc(p, n, i, d);
             return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                            "expected a section name after '[', found %s", d);
         }
-        memcpy(name, p + s, i - s);
-        name[i - s] = '\0';
-        i = skip_ws(p, n, i);
+        i = skip_ws(p, n, e);
         if (i < n && p[i] == '.')
             return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                            "dotted section names ([%s...]) are not supported in imp.conf", name);
@@ -331,16 +338,13 @@ static imp_status parse_line(const char *p, size_t n, int line, const imp_cfg_ha
     if (p[i] == '"' || p[i] == '\'')
         return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                        "quoted keys are not supported in imp.conf");
-    size_t s = i;
-    while (i < n && is_bare(p[i])) i++;
-    if (i == s) {
+    const size_t e = bare_name(p, n, i, name);
+    if (e == i) {
         char_desc(p, n, i, d);
         return imp_cfg_why(why, why_n, IMP_ERR_FORMAT,
                        "expected a key, a [section] or a comment, found %s", d);
     }
-    memcpy(name, p + s, i - s);
-    name[i - s] = '\0';
-    i = skip_ws(p, n, i);
+    i = skip_ws(p, n, e);
     if (i < n && p[i] == '.')
         return imp_cfg_why(why, why_n, IMP_ERR_UNSUPPORTED,
                        "dotted keys (%s... = ...) are not supported in imp.conf: write the "
