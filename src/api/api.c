@@ -171,7 +171,8 @@ ImpGenerateParams imp_generate_params_default(void) {
         .mirostat_eta = s.mirostat_eta, .seed = s.seed, .parse_special = true, .add_special = true};
 }
 
-static imp_status make_sampler(ImpContext ctx, const ImpGenerateParams *g, imp_sampler **out) {
+/* A sampler for g; with_history: the context's tokens so far count for the penalties. */
+static imp_status make_sampler(ImpContext ctx, const ImpGenerateParams *g, bool with_history, imp_sampler **out) {
     imp_sampler_params s = imp_sampler_params_default();
     s.temperature = g->temperature;
     s.top_k = g->top_k;
@@ -200,8 +201,7 @@ static imp_status make_sampler(ImpContext ctx, const ImpGenerateParams *g, imp_s
     const imp_model *m = ctx->model->m;
     imp_status st = imp_sampler_create(&s, m->hp.n_vocab, m->vocab, out, &ctx->err);
     if (st != IMP_OK) return st;
-    /* history: the tokens already in the context count for the penalties */
-    for (size_t i = 0; i < ctx->hist.n; i++) imp_sampler_accept(*out, ctx->hist.ids[i]);
+    for (size_t i = 0; with_history && i < ctx->hist.n; i++) imp_sampler_accept(*out, ctx->hist.ids[i]);
     return IMP_OK;
 }
 
@@ -224,7 +224,7 @@ ImpStatus imp_context_create(ImpModel model, const ImpConfig *cfg, ImpContext *o
     imp_status st = imp_engine_create(model->m, &ep, &ctx->e, &ctx->err);
     if (st == IMP_OK) {
         ImpGenerateParams g = imp_generate_params_default();
-        st = make_sampler(ctx, &g, &ctx->smp);
+        st = make_sampler(ctx, &g, false, &ctx->smp);
     }
     if (st != IMP_OK) {
         ctx_fail(ctx, st);
@@ -326,7 +326,7 @@ ImpStatus imp_set_sampling(ImpContext ctx, const ImpGenerateParams *params) {
     if (!ctx || !params) return IMP_ERR_INVALID_ARG;
     imp_error_clear(&ctx->err);
     imp_sampler *s = NULL;
-    imp_status st = make_sampler(ctx, params, &s);
+    imp_status st = make_sampler(ctx, params, true, &s);
     if (st != IMP_OK) return ctx_fail(ctx, st);
     imp_sampler_free(ctx->smp);
     ctx->smp = s;
@@ -505,11 +505,9 @@ ImpStatus imp_generate(ImpContext ctx, const char *prompt, const ImpGeneratePara
     if (out_len) *out_len = 0;
     imp_sampler *smp = NULL;
     imp_stop *stop = NULL;
-    imp_status st = make_sampler(ctx, p, &smp);
-    if (st == IMP_OK) {
-        imp_sampler_reset(smp); /* the prompt is accepted by gen_run after prefix reuse */
-        st = imp_stop_create(p->stop, p->n_stop, &stop, &ctx->err);
-    }
+    /* no history: gen_run accepts the whole prompt once the reusable prefix is known */
+    imp_status st = make_sampler(ctx, p, false, &smp);
+    if (st == IMP_OK) st = imp_stop_create(p->stop, p->n_stop, &stop, &ctx->err);
     gen_out go = {.ctx = ctx, .p = p, .out = out, .cap = cap};
     if (st == IMP_OK) st = gen_run(ctx, prompt, p, &go, smp, stop);
     imp_sampler_free(smp);
