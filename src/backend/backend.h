@@ -71,6 +71,13 @@ typedef struct imp_rope {
     int n_ctx_orig;           /* training context for YaRN's correction dims                 */
 } imp_rope;
 
+/* cs[2i], cs[2i+1] = cos, sin of pair i's angle at pos (times YaRN's magnitude scale), for
+ * i < n_dims/2. freq_factors: rope->freq_factors' data on the host, or NULL. */
+void imp_rope_cos_sin(const imp_rope *rope, const float *freq_factors, int32_t pos, float *cs);
+/* YaRN's correction range [*low, *high] (in pairs) and magnitude scale; 0, 0, attn_factor when
+ * ext_factor is 0. */
+void imp_rope_yarn_corr(const imp_rope *rope, float *low, float *high, float *mscale);
+
 /* The KV pool's storage: per layer, S = n_blocks * block_size slots of Hkv*D values for K and
  * for V. Which slots a sequence owns is the engine's bookkeeping (engine/kv_cache.h). */
 typedef struct imp_kv_store {
@@ -78,7 +85,7 @@ typedef struct imp_kv_store {
     int block_size;       /* slots per block                                 */
     int n_blocks;
     int64_t n_embd_kv;    /* Hkv * D per slot                                */
-    imp_type type;        /* storage type chosen by the backend (CPU: F32)   */
+    imp_type type;        /* storage type: the backend's kv_type (CPU: F32)  */
     imp_tensor *k, *v;    /* [n_layer], each [S, Hkv*D]                      */
 } imp_kv_store;
 
@@ -127,7 +134,14 @@ typedef struct imp_backend_ops {
     imp_status (*upload_weight)(imp_backend *be, const imp_tensor *host_src, imp_tensor *dst, imp_error *err);
     void (*free_weight)(imp_backend *be, imp_tensor *w);
 
-    /* y[i] = row ids[i] of w, dequantized to F32. w [V, E] any type; y [n, E]. ids on host. */
+    /* Makes a step's batch and its output rows visible to the backend before the ops that use
+     * them (the CUDA backend copies the whole step to device memory in one transfer). Sets
+     * *token_ids and *out_ids to the backend's copies of b->token [T] and out_rows [n_out], for
+     * get_rows. rope_kv_store and attention must be given this b until the next begin_step. */
+    imp_status (*begin_step)(imp_backend *be, const imp_batch *b, const int32_t *out_rows, int32_t n_out,
+                             const int32_t **token_ids, const int32_t **out_ids, imp_error *err);
+    /* y[i] = row ids[i] of w, dequantized to F32. w [V, E] any type; y [n, E]. ids [n] in the
+     * backend's memory (from begin_step, or uploaded). */
     imp_status (*get_rows)(imp_backend *be, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y);
     /* y = x / rms(x) * (one_plus_w ? 1 + w : w), row by row. x, y [R, C]; w F32 [C]. */
     imp_status (*rms_norm)(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps,
@@ -156,6 +170,7 @@ typedef struct imp_backend_ops {
 
 struct imp_backend {
     const imp_backend_ops *ops;
+    imp_type kv_type; /* the KV pool's storage type the backend computes with (F32, F16) */
 };
 
 /* The CPU backend with n_threads workers (>= 1). */

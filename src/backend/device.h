@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "base/status.h"
 
 typedef struct imp_device_info {
@@ -26,5 +27,19 @@ imp_status imp_device_list(imp_device_info *out, int max, int *n_out, imp_error 
 
 /* True when this build contains the CUDA backend. */
 int imp_device_cuda_built(void);
+
+/* Free and total bytes of device memory on GPU `device` (cudaMemGetInfo). */
+imp_status imp_device_mem_info(int device, size_t *free_bytes, size_t *total_bytes, imp_error *err);
+
+typedef struct imp_cuda_params {
+    int device;          /* CUDA device index                                               */
+    imp_type kv_type;    /* KV pool storage: IMP_TYPE_F16 (default) or IMP_TYPE_F32          */
+} imp_cuda_params;
+
+/* The CUDA backend on one GPU: memory is device memory, ops are queued on the backend's
+ * stream and complete by sync(); weights are repacked on upload (see cuda/cuda_common.cuh).
+ * IMP_ERR_UNSUPPORTED in a build without CUDA, IMP_ERR_DEVICE when the device is absent or
+ * its runtime fails, with the reason in err. */
+imp_status imp_backend_cuda_create(const imp_cuda_params *p, imp_backend **out, imp_error *err);
 
 #endif

@@ -11,6 +11,16 @@ imp_status imp_device_list(imp_device_info *out, int max, int *n_out, imp_error 
 }
 
 int imp_device_cuda_built(void) { return 0; }
+
+imp_status imp_device_mem_info(int device, size_t *free_bytes, size_t *total_bytes, imp_error *err) {
+    *free_bytes = *total_bytes = 0;
+    return imp_error_set(err, IMP_ERR_UNSUPPORTED, "device %d: this build has no CUDA backend", device);
+}
+
+imp_status imp_backend_cuda_create(const imp_cuda_params *p, imp_backend **out, imp_error *err) {
+    *out = NULL;
+    return imp_error_set(err, IMP_ERR_UNSUPPORTED, "device %d: this build has no CUDA backend", p ? p->device : 0);
+}
 #else
 /* The CUDA build defines these in backend/cuda/device.cu. ISO C wants a declaration here. */
 typedef int imp_device_cpu_unused;

@@ -6,12 +6,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "engine/engine.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/threads.h"
+#include "backend/device.h"
 
 #define LOGITS_WS_BYTES (64u << 20) /* logits rows per step are capped to stay under this */
 #define LOGITS_WS_ROWS 64          /* ... and to this many rows (generation needs one per sequence) */
@@ -23,7 +25,7 @@ struct imp_engine {
     imp_kv_pool pool;
     imp_kv_store kv;
     imp_forward_ws ws;
-    int max_seq_len, max_batch, n_threads;
+    int max_seq_len, max_batch, n_threads, device;
     /* one step's batch (host) */
     int32_t *token, *pos, *seq, *slot, *out_rows, *base_pos; /* [max_batch] (base_pos: [n_in]) */
     imp_batch_seq *seqs;                                     /* [max_batch]                    */
@@ -36,12 +38,85 @@ struct imp_engine {
 };
 
 imp_engine_params imp_engine_params_default(void) {
-    return (imp_engine_params){.n_threads = 0, .max_seq_len = 0, .n_seq_max = 1, .max_batch = 512, .block_size = 16};
+    return (imp_engine_params){.n_threads = 0, .max_seq_len = 0, .n_seq_max = 1, .max_batch = 512, .block_size = 16,
+                               .device = IMP_DEVICE_AUTO, .kv_type = IMP_TYPE_F16};
 }
 
 const imp_model *imp_engine_model(const imp_engine *e) { return e->m; }
 int imp_engine_max_seq_len(const imp_engine *e) { return e->max_seq_len; }
 int imp_engine_threads(const imp_engine *e) { return e->n_threads; }
+const char *imp_engine_backend_name(const imp_engine *e) { return e->be->ops->name; }
+int imp_engine_device(const imp_engine *e) { return e->device; }
+
+#define GIB(x) ((double)(x) / (1024.0 * 1024.0 * 1024.0))
+#define VRAM_RESERVE ((size_t)512 << 20) /* CUDA/cuBLAS workspaces, scratch, fragmentation */
+
+/* Bytes of the forward workspace (imp_forward_ws_alloc's tensors). */
+static size_t ws_bytes(const imp_hparams *hp, int64_t T, int64_t n_out) {
+    const int64_t QD = (int64_t)hp->n_head * hp->head_dim, KD = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t floats = T * (2 * hp->n_embd + QD + 2 * KD + QD + hp->n_embd + 3 * hp->n_ff) +
+                           n_out * (hp->n_embd + hp->n_vocab);
+    return (size_t)floats * sizeof(float);
+}
+
+/* The VRAM plan: weights + KV pool + workspace + a reserve must fit the device's free memory,
+ * checked before anything is allocated. On failure the message gives the numbers and the
+ * max_seq_len that would fit, if any. */
+static imp_status vram_plan(const imp_model *m, int device, int64_t n_blocks, int32_t bs, int n_seq_max,
+                            size_t kv_row, int64_t max_batch, int64_t max_out, imp_error *err) {
+    size_t free_b, total_b;
+    imp_status st = imp_device_mem_info(device, &free_b, &total_b, err);
+    if (st != IMP_OK) return st;
+    const size_t w = imp_weights_bytes(&m->w);
+    const size_t per_slot = 2 * (size_t)m->hp.n_layer * kv_row; /* K and V, every layer */
+    const size_t kv = (size_t)n_blocks * (size_t)bs * per_slot;
+    const size_t ws = ws_bytes(&m->hp, max_batch, max_out);
+    const size_t need = w + kv + ws + VRAM_RESERVE;
+    IMP_LOG_I("VRAM plan: weights %.2f GiB + KV %.2f GiB + workspace %.2f GiB + reserve %.2f GiB = %.2f GiB; "
+              "device %d has %.2f of %.2f GiB free",
+              GIB(w), GIB(kv), GIB(ws), GIB(VRAM_RESERVE), GIB(need), device, GIB(free_b), GIB(total_b));
+    if (need <= free_b) return IMP_OK;
+    const size_t fixed = w + ws + VRAM_RESERVE;
+    char hint[160] = "";
+    if (fixed < free_b) {
+        const int64_t slots = (int64_t)((free_b - fixed) / per_slot) / n_seq_max;
+        const int64_t fit = slots / bs * bs;
+        if (fit >= bs) {
+            snprintf(hint, sizeof hint, "; --max-seq-len %lld would fit", (long long)fit);
+        }
+    }
+    if (!hint[0]) snprintf(hint, sizeof hint, "; the weights alone do not fit: use a smaller quantization or --device cpu");
+    return imp_error_set(err, IMP_ERR_NOMEM,
+                         "model does not fit on GPU %d: weights %.2f GiB + KV cache %.2f GiB + workspace %.2f GiB + "
+                         "reserve %.2f GiB = %.2f GiB, but %.2f GiB of %.2f GiB are free%s",
+                         device, GIB(w), GIB(kv), GIB(ws), GIB(VRAM_RESERVE), GIB(need), GIB(free_b), GIB(total_b),
+                         hint);
+}
+
+/* Picks and creates the backend: the CPU, or a CUDA device after the VRAM plan passes. */
+static imp_status engine_backend(imp_engine *e, const imp_engine_params *p, int threads, int64_t n_blocks,
+                                 int64_t max_out, imp_error *err) {
+    int device = p->device;
+    if (device == IMP_DEVICE_AUTO) {
+        imp_device_info info[1];
+        int n = 0;
+        imp_error ignore;
+        device = imp_device_list(info, 1, &n, &ignore) == IMP_OK && n > 0 ? 0 : IMP_DEVICE_CPU;
+    }
+    e->device = device;
+    if (device == IMP_DEVICE_CPU) return imp_backend_cpu_create(threads, &e->be, err);
+    if (device < 0) return imp_error_set(err, IMP_ERR_INVALID_ARG, "device %d is not a device index", device);
+    if (p->kv_type != IMP_TYPE_F16 && p->kv_type != IMP_TYPE_F32) {
+        return imp_error_set(err, IMP_ERR_INVALID_ARG, "KV cache type %s: the GPU stores f16 or f32",
+                             imp_type_name(p->kv_type));
+    }
+    imp_status st = vram_plan(e->m, device, n_blocks, p->block_size, p->n_seq_max,
+                              imp_row_size(p->kv_type, (int64_t)e->m->hp.n_head_kv * e->m->hp.head_dim),
+                              p->max_batch, max_out, err);
+    if (st != IMP_OK) return st;
+    const imp_cuda_params cp = {.device = device, .kv_type = p->kv_type};
+    return imp_backend_cuda_create(&cp, &e->be, err);
+}
 
 static void kv_free(imp_engine *e) {
     for (int l = 0; l < e->kv.n_layer; l++) {
@@ -60,20 +135,20 @@ static imp_status kv_alloc(imp_engine *e, int32_t n_blocks, int32_t bs, imp_erro
     kv->block_size = bs;
     kv->n_blocks = n_blocks;
     kv->n_embd_kv = (int64_t)hp->n_head_kv * hp->head_dim;
-    kv->type = IMP_TYPE_F32;
+    kv->type = e->be->kv_type;
     kv->k = imp_calloc((size_t)hp->n_layer, sizeof *kv->k);
     kv->v = imp_calloc((size_t)hp->n_layer, sizeof *kv->v);
     if (!kv->k || !kv->v) return imp_error_set(err, IMP_ERR_NOMEM, "out of memory");
     const int64_t S = (int64_t)n_blocks * bs;
     size_t bytes;
-    if (!imp_mul_size((size_t)S * sizeof(float), (size_t)kv->n_embd_kv, &bytes)) {
+    if (!imp_mul_size((size_t)S, imp_row_size(kv->type, kv->n_embd_kv), &bytes)) {
         return imp_error_set(err, IMP_ERR_NOMEM, "KV cache size overflows");
     }
     for (int l = 0; l < hp->n_layer; l++) {
         void *pk = e->be->ops->alloc(e->be, bytes, err);
         void *pv = pk ? e->be->ops->alloc(e->be, bytes, err) : NULL;
-        if (pk) kv->k[l] = imp_tensor_make(IMP_TYPE_F32, kv->n_embd_kv, S, pk);
-        if (pv) kv->v[l] = imp_tensor_make(IMP_TYPE_F32, kv->n_embd_kv, S, pv);
+        if (pk) kv->k[l] = imp_tensor_make(kv->type, kv->n_embd_kv, S, pk);
+        if (pv) kv->v[l] = imp_tensor_make(kv->type, kv->n_embd_kv, S, pv);
         if (!pk || !pv) {
             imp_error_prefix(err, "KV cache (%d layers x 2 x %zu bytes)", hp->n_layer, bytes);
             return IMP_ERR_NOMEM;
@@ -135,7 +210,7 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
     const int64_t blocks_per_seq = ((int64_t)max_seq + p->block_size - 1) / p->block_size;
     const int64_t n_blocks = blocks_per_seq * p->n_seq_max;
     imp_status st = n_blocks > INT32_MAX ? imp_error_set(err, IMP_ERR_INVALID_ARG, "KV pool too large") : IMP_OK;
-    if (st == IMP_OK) st = imp_backend_cpu_create(threads, &e->be, err);
+    if (st == IMP_OK) st = engine_backend(e, p, threads, n_blocks, max_out, err);
     if (st == IMP_OK) st = imp_weights_upload(e->be, &m->w, &e->w, err);
     if (st == IMP_OK) st = imp_kv_pool_init(&e->pool, (int32_t)n_blocks, p->block_size, err);
     if (st == IMP_OK) st = kv_alloc(e, (int32_t)n_blocks, p->block_size, err);
@@ -157,8 +232,8 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
         imp_engine_free(e);
         return st;
     }
-    IMP_LOG_I("engine: %s backend, %d threads, %d tokens per sequence, steps of %d tokens, KV pool %lld blocks of %d",
-              e->be->ops->name, threads, max_seq, p->max_batch, (long long)n_blocks, p->block_size);
+    IMP_LOG_I("engine: %s backend (device %d), %d threads, %d tokens per sequence, steps of %d tokens, KV pool %lld blocks of %d",
+              e->be->ops->name, e->device, threads, max_seq, p->max_batch, (long long)n_blocks, p->block_size);
     *out = e;
     return IMP_OK;
 }

@@ -19,7 +19,14 @@ typedef struct imp_engine_params {
     int n_seq_max;   /* sequences of max_seq_len the KV pool holds at once; default 1 */
     int max_batch;   /* tokens per forward step; longer inputs run in steps; 512       */
     int block_size;  /* KV slots per block, a power of two in 1..1024; 16              */
+    int device;      /* IMP_DEVICE_AUTO (default: GPU 0 when there is one, else the CPU),
+                        IMP_DEVICE_CPU, or a CUDA device index                         */
+    imp_type kv_type; /* KV storage on the GPU: IMP_TYPE_F16 (default) or F32; the CPU
+                        stores F32                                                      */
 } imp_engine_params;
+
+#define IMP_DEVICE_CPU (-1)
+#define IMP_DEVICE_AUTO (-2)
 
 imp_engine_params imp_engine_params_default(void);
 
@@ -41,6 +48,9 @@ void imp_engine_free(imp_engine *e);
 const imp_model *imp_engine_model(const imp_engine *e);
 int imp_engine_max_seq_len(const imp_engine *e);
 int imp_engine_threads(const imp_engine *e);
+/* The backend the engine runs on ("cpu", "cuda") and its CUDA device index (-1 on the CPU). */
+const char *imp_engine_backend_name(const imp_engine *e);
+int imp_engine_device(const imp_engine *e);
 
 /* Runs the inputs (tokens checked against the vocabulary, lengths against max_seq_len and the
  * pool) and appends them to their sequences. The logits asked for are then available, in input

@@ -114,7 +114,9 @@ imp_status imp_forward(imp_backend *be, const imp_model *m, const imp_weights *w
     imp_tensor qkv = imp_tensor_rows(&ws->qkv, 0, T);
     imp_tensor gu = imp_tensor_rows(&ws->gu, 0, T);
 
-    OP(op->get_rows(be, &w->tok_embd, b->token, (int)T, &x));
+    const int32_t *token_ids, *out_ids;
+    OP(op->begin_step(be, b, out_rows, n_out, &token_ids, &out_ids, err));
+    OP(op->get_rows(be, &w->tok_embd, token_ids, (int)T, &x));
     if (a->embd_scale) OP(op->scale(be, &x, sqrtf((float)E), &x));
 
     for (layer = 0; layer < hp->n_layer; layer++) {
@@ -171,7 +173,7 @@ imp_status imp_forward(imp_backend *be, const imp_model *m, const imp_weights *w
     if (n_out == 0) return IMP_OK;
     layer = -1;
     imp_tensor xo = imp_tensor_rows(&ws->xo, 0, n_out), logits = imp_tensor_rows(&ws->logits, 0, n_out);
-    OP(op->get_rows(be, &x, out_rows, n_out, &xo));
+    OP(op->get_rows(be, &x, out_ids, n_out, &xo));
     OP(op->rms_norm(be, &xo, &w->output_norm, hp->rms_eps, a->norm_one_plus_w, &xo));
     OP(op->matmul(be, &xo, &w->output, &logits));
     if (hp->final_softcap > 0.0f) OP(op->softcap(be, &logits, hp->final_softcap));

@@ -336,6 +336,20 @@ static imp_status up1(imp_backend *be, const imp_tensor *src, imp_tensor *dst, i
     return be->ops->upload_weight(be, src, dst, err);
 }
 
+static size_t tensor_bytes(const imp_tensor *t) { return t->data ? (size_t)t->ne1 * t->nb1 : 0; }
+
+size_t imp_weights_bytes(const imp_weights *w) {
+    size_t n = tensor_bytes(&w->tok_embd) + tensor_bytes(&w->output_norm) + tensor_bytes(&w->rope_freqs);
+    if (!w->tied) n += tensor_bytes(&w->output);
+    for (int l = 0; l < w->n_layer; l++) {
+        const imp_layer_weights *s = &w->layers[l];
+#define SZ(f) n += tensor_bytes(&s->f);
+        LAYER_TENSORS(SZ)
+#undef SZ
+    }
+    return n;
+}
+
 imp_status imp_weights_upload(imp_backend *be, const imp_weights *src, imp_weights *dst, imp_error *err) {
     memset(dst, 0, sizeof *dst);
     dst->n_layer = src->n_layer;

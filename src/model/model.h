@@ -88,6 +88,8 @@ imp_status imp_model_open(const char *path, imp_load_progress_fn progress, void 
                           imp_error *err);
 void imp_model_close(imp_model *m);
 
+/* Bytes of every tensor of w (a tied output counted once). */
+size_t imp_weights_bytes(const imp_weights *w);
 /* Copies the host weights to a backend (dst gets the backend's tensors). */
 imp_status imp_weights_upload(imp_backend *be, const imp_weights *src, imp_weights *dst, imp_error *err);
 void imp_weights_free(imp_backend *be, imp_weights *w);

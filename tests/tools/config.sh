@@ -58,7 +58,7 @@ out=$(g -n 2 --set runtime.max_seq_len=4 2>&1); rc=$?
 check "[[ $rc -ne 0 && \"\$out\" == *'context holds 4'* ]]" "runtime.max_seq_len bounds the context"
 g -n 2 --set runtime.threads=1 --set runtime.max_batch=7 --set kv_cache.block_size=32 --set diagnostics.log_level=info \
   >/dev/null 2>"$tmp/e4"
-check "grep -q 'engine: cpu backend, 1 threads, .*steps of 7 tokens, KV pool .* blocks of 32' $tmp/e4" \
+check "grep -q 'engine: cpu backend (device -1), 1 threads, .*steps of 7 tokens, KV pool .* blocks of 32' $tmp/e4" \
       "runtime.threads, runtime.max_batch, kv_cache.block_size (seen with diagnostics.log_level = info)"
 g -n 2 --set diagnostics.log_level=warn >/dev/null 2>"$tmp/e5"
 check "! grep -q 'engine:' $tmp/e5" "diagnostics.log_level = warn hides info lines"

@@ -39,6 +39,7 @@ static void ids_make(int32_t *ids, int n, uint64_t seed) {
 
 static imp_engine *engine(const imp_model *m, int threads, int max_batch, int n_seq) {
     imp_engine_params p = imp_engine_params_default();
+    p.device = IMP_DEVICE_CPU; /* the CPU reference: bit-exactness across threads and chunkings */
     p.n_threads = threads;
     p.max_batch = max_batch;
     p.n_seq_max = n_seq;

@@ -133,6 +133,7 @@ int main(void) {
             CHECK(m->hp.n_vocab == V && m->w.tied && m->hp.rope_base == 10000.0f);
             imp_engine *e = NULL;
             imp_engine_params p = imp_engine_params_default();
+            p.device = IMP_DEVICE_CPU;
             p.n_threads = 2;
             CHECK(imp_engine_create(m, &p, &e, &err) == IMP_OK);
             imp_kv_seq s = {0};

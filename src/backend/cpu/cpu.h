@@ -40,8 +40,5 @@ imp_status imp_cpu_rope_kv_store(imp_backend *be, const imp_rope *rope, const im
 imp_status imp_cpu_attention(imp_backend *be, const imp_tensor *q, const imp_kv_store *kv, int layer,
                              const imp_batch *batch, const imp_attn_params *ap, imp_tensor *out);
 
-/* The rotation angles' cos/sin for one position: cs[2i] = cos, cs[2i+1] = sin of pair i
- * (n_dims/2 pairs). Shared by every backend's reference tests. */
-void imp_rope_cos_sin(const imp_rope *rope, const float *freq_factors, int32_t pos, float *cs);
 
 #endif

@@ -56,6 +56,13 @@ static imp_status cpu_upload_weight(imp_backend *be, const imp_tensor *src, imp_
 
 static void cpu_free_weight(imp_backend *be, imp_tensor *w) { memset(w, 0, sizeof *w); }
 
+static imp_status cpu_begin_step(imp_backend *be, const imp_batch *b, const int32_t *out_rows, int32_t n_out,
+                                 const int32_t **token_ids, const int32_t **out_ids, imp_error *err) {
+    *token_ids = b->token; /* host memory is the CPU backend's memory */
+    *out_ids = out_rows;
+    return IMP_OK;
+}
+
 static imp_status cpu_sync(imp_backend *be, imp_error *err) { return IMP_OK; }
 
 static const imp_backend_ops k_cpu_ops = {
@@ -67,6 +74,7 @@ static const imp_backend_ops k_cpu_ops = {
     .download = cpu_copy,
     .upload_weight = cpu_upload_weight,
     .free_weight = cpu_free_weight,
+    .begin_step = cpu_begin_step,
     .get_rows = imp_cpu_get_rows,
     .rms_norm = imp_cpu_rms_norm,
     .matmul = imp_cpu_matmul,
@@ -84,6 +92,7 @@ imp_status imp_backend_cpu_create(int n_threads, imp_backend **out, imp_error *e
     imp_cpu_backend *c = imp_calloc(1, sizeof *c);
     if (!c) return imp_error_set(err, IMP_ERR_NOMEM, "cpu backend: out of memory");
     c->base.ops = &k_cpu_ops;
+    c->base.kv_type = IMP_TYPE_F32;
     imp_status st = imp_pool_create(n_threads, &c->pool, err);
     if (st != IMP_OK) {
         free(c);
