@@ -117,11 +117,18 @@ ImpStatus imp_detokenize(ImpModel model, const int32_t *tokens, size_t n, bool s
 
 /* ---- contexts --------------------------------------------------------------------------- */
 
+#define IMP_DEVICE_AUTO (-2) /* the first GPU when there is one, else the CPU */
+#define IMP_DEVICE_CPU (-1)
+
+typedef enum ImpKvType { IMP_KV_F16 = 0, IMP_KV_F32 = 1 } ImpKvType;
+
 typedef struct ImpConfig {
     int32_t n_threads;    /* CPU threads; 0 = every core                                    */
     int32_t max_seq_len;  /* context length; 0 = min(training context, 4096)                */
     int32_t max_batch;    /* tokens per forward step (prompt processing); default 512        */
     int32_t kv_block_size; /* token slots per KV-cache block, a power of two; default 16      */
+    int32_t device;       /* IMP_DEVICE_AUTO (default), IMP_DEVICE_CPU or a CUDA device index */
+    ImpKvType kv_type;    /* KV-cache storage on a GPU (the CPU stores F32); default F16     */
 } ImpConfig;
 
 ImpConfig imp_config_default(void);

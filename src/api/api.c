@@ -152,7 +152,8 @@ ImpStatus imp_detokenize(ImpModel model, const int32_t *tokens, size_t n, bool s
 /* ---- contexts ---------------------------------------------------------------------------- */
 
 ImpConfig imp_config_default(void) {
-    return (ImpConfig){.n_threads = 0, .max_seq_len = 0, .max_batch = 512, .kv_block_size = 16};
+    return (ImpConfig){.n_threads = 0, .max_seq_len = 0, .max_batch = 512, .kv_block_size = 16,
+                       .device = IMP_DEVICE_AUTO, .kv_type = IMP_KV_F16};
 }
 
 static ImpStatus ctx_fail(ImpContext ctx, imp_status st) {
@@ -221,6 +222,12 @@ ImpStatus imp_context_create(ImpModel model, const ImpConfig *cfg, ImpContext *o
     ep.max_seq_len = cfg->max_seq_len;
     ep.max_batch = cfg->max_batch > 0 ? cfg->max_batch : 512;
     ep.block_size = cfg->kv_block_size > 0 ? cfg->kv_block_size : 16;
+    ep.device = cfg->device;
+    if (cfg->kv_type != IMP_KV_F16 && cfg->kv_type != IMP_KV_F32) {
+        imp_context_free(ctx);
+        return IMP_ERR_INVALID_ARG;
+    }
+    ep.kv_type = cfg->kv_type == IMP_KV_F32 ? IMP_TYPE_F32 : IMP_TYPE_F16;
     imp_status st = imp_engine_create(model->m, &ep, &ctx->e, &ctx->err);
     if (st == IMP_OK) {
         ImpGenerateParams g = imp_generate_params_default();

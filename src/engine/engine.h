@@ -20,13 +20,11 @@ typedef struct imp_engine_params {
     int max_batch;   /* tokens per forward step; longer inputs run in steps; 512       */
     int block_size;  /* KV slots per block, a power of two in 1..1024; 16              */
     int device;      /* IMP_DEVICE_AUTO (default: GPU 0 when there is one, else the CPU),
-                        IMP_DEVICE_CPU, or a CUDA device index                         */
+                        IMP_DEVICE_CPU, or a CUDA device index (imp.h)                 */
     imp_type kv_type; /* KV storage on the GPU: IMP_TYPE_F16 (default) or F32; the CPU
                         stores F32                                                      */
 } imp_engine_params;
 
-#define IMP_DEVICE_CPU (-1)
-#define IMP_DEVICE_AUTO (-2)
 
 imp_engine_params imp_engine_params_default(void);
 

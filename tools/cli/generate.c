@@ -95,6 +95,8 @@ static const struct {
     {"--max-seq-len", "-c", "runtime.max_seq_len"},
     {"--max-batch", "-b", "runtime.max_batch"},
     {"--kv-block-size", NULL, "kv_cache.block_size"},
+    {"--device", "-d", "runtime.device"},
+    {"--kv-type", NULL, "kv_cache.type"},
     {"--bench-pp", NULL, "bench.pp"},
     {"--bench-reps", NULL, "bench.reps"},
     {"--log-level", NULL, "diagnostics.log_level"},
@@ -227,6 +229,20 @@ int imp_cli_config(cli_gen_opts *o) {
     o->max_seq_len = c->runtime.max_seq_len;
     o->bench_pp = c->bench.pp;
     o->bench_reps = c->bench.reps;
+    const char *dev = c->runtime.device;
+    if (!strcmp(dev, "auto")) {
+        o->device = IMP_DEVICE_AUTO;
+    } else if (!strcmp(dev, "cpu")) {
+        o->device = IMP_DEVICE_CPU;
+    } else {
+        char *end = NULL;
+        const long v = strtol(dev, &end, 10);
+        if (!dev[0] || *end || v < 0 || v > 1023) {
+            fprintf(stderr, "imp-cli: runtime.device = \"%s\": expected auto, cpu or a GPU index (0, 1, ...)\n", dev);
+            return 2;
+        }
+        o->device = (int32_t)v;
+    }
     const int key = imp_config_key_index("generation.max_tokens");
     if (key >= 0 && o->cfg.from[key] != IMP_CFG_FROM_DEFAULT) o->max_tokens_set = true;
     const char *lv = c->diagnostics.log_level;
@@ -241,6 +257,8 @@ ImpConfig imp_cli_context_config(const cli_gen_opts *o) {
     cfg.max_seq_len = o->cfg.v.runtime.max_seq_len;
     cfg.max_batch = o->cfg.v.runtime.max_batch;
     cfg.kv_block_size = o->cfg.v.kv_cache.block_size;
+    cfg.device = o->device;
+    cfg.kv_type = !strcmp(o->cfg.v.kv_cache.type, "f32") ? IMP_KV_F32 : IMP_KV_F16;
     return cfg;
 }
 

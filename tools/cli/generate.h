@@ -34,6 +34,7 @@ typedef struct cli_gen_opts {
     int32_t bench_pp;          /* --bench-pp N (default 512; 0 skips)                  */
     int32_t bench_reps;        /* --bench-reps R (default 5)                           */
     bool max_tokens_set;
+    int32_t device; /* runtime.device parsed: IMP_DEVICE_AUTO, IMP_DEVICE_CPU or a GPU index */
     const char *config_path;   /* --config PATH                                        */
     bool print_config;         /* --print-config                                       */
     cli_assign assigns[128];

@@ -1,0 +1,516 @@
+/*
+ * CUDA matmul y[M, N] = x[M, K] w[N, K]^T, and embedding rows (get_rows).
+ *
+ * Activations are first brought to the weight type's CPU vec_dot_type, with the CPU's exact
+ * rounding: Q8_0 / Q8_1 blocks of 32 (d = amax/127, fp16 d and s) for the legacy types, Q8_K
+ * blocks of 256 for the K-quants and IQ4_XS, F16 / BF16 for those weights. Then:
+ *
+ *   M <= MMV_MAX_M   matrix-vector kernels (decode): one warp per weight row, reading the
+ *                    weights once for up to MMV_COLS activation rows, int8 dp4a dot products
+ *                    against the quantized activations (the integer sums equal the CPU's)
+ *   larger M         tensor-core GEMM through cuBLAS: quantized weights are dequantized to
+ *                    F16 in chunks of rows, activations converted to F16 (BF16 for BF16
+ *                    weights, F32 stays F32)
+ *
+ * Letters: M activation rows, N weight rows (outputs), K the shared dimension.
+ */
+#include "backend/cuda/cuda_quant.cuh"
+
+#define MMV_COLS 8          /* activation rows per pass of the matrix-vector kernels       */
+#define MMV_MAX_M 32        /* above this, the GEMM path                                    */
+#define MMV_ROWS_PER_BLOCK 4 /* one warp per weight row                                       */
+#define WDQ_CHUNK_BYTES ((size_t)128 << 20) /* dequantized weight rows per GEMM chunk      */
+
+static __device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __device__ __forceinline__ int warp_sum_i(int v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+static __device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* ---- activation quantization ----------------------------------------------------------------- */
+
+/* Q8_0 / Q8_1 (SUM): one warp per 32 elements, as the CPU's leg_quantize_q8_ref. qa [M][K]
+ * int8, meta [M][K/32] {fp16-rounded d, fp16-rounded d*sum(q) (Q8_1) or 0, 0, 0}. */
+template <bool SUM>
+__global__ void act_q8_32(const float *x, int64_t ldx, int64_t K, int8_t *qa, float4 *meta) {
+    const int lane = threadIdx.x & 31;
+    const int64_t g = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, m = blockIdx.y;
+    if (g * 32 >= K) return;
+    const float v = x[m * ldx + g * 32 + lane];
+    const float amax = warp_max(fabsf(v));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    float t = v * id;
+    if (!(t >= -127.0f)) t = t < -127.0f ? -127.0f : 0.0f; /* NaN -> 0 */
+    if (t > 127.0f) t = 127.0f;
+    const int q = (int)roundf(t);
+    qa[m * K + g * 32 + lane] = (int8_t)q;
+    const int sum = SUM ? warp_sum_i(q) : 0;
+    if (lane == 0) {
+        const float dh = __half2float(__float2half_rn(d));
+        const float s = SUM ? __half2float(__float2half_rn((float)sum * d)) : 0.0f;
+        meta[m * (K / 32) + g] = make_float4(dh, s, 0.0f, 0.0f);
+    }
+}
+
+/* Q8_K: one block of 256 threads per 256 elements, as the CPU's kq_quantize_q8_K_row: iscale =
+ * -127/max with max the first element of largest magnitude. meta per unit of 32: {d, d*sum of
+ * the first 16 codes, d*sum of the second 16, 0}. */
+__global__ void act_q8_K(const float *x, int64_t ldx, int64_t K, int8_t *qa, float4 *meta) {
+    __shared__ float s_amax[8];
+    __shared__ int s_idx[8];
+    const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
+    const int64_t m = blockIdx.y, i0 = (int64_t)blockIdx.x * 256;
+    const float v = x[m * ldx + i0 + tid];
+    float a = fabsf(v);
+    int idx = tid;
+    if (!(a == a)) a = -1.0f; /* NaN never wins, as in the CPU's strict > */
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+        const float a2 = __shfl_xor_sync(0xffffffffu, a, o);
+        const int i2 = __shfl_xor_sync(0xffffffffu, idx, o);
+        if (a2 > a || (a2 == a && i2 < idx)) a = a2, idx = i2;
+    }
+    if (lane == 0) s_amax[w] = a, s_idx[w] = idx;
+    __syncthreads();
+    a = s_amax[0];
+    idx = s_idx[0];
+    for (int k = 1; k < 8; k++) {
+        if (s_amax[k] > a) a = s_amax[k], idx = s_idx[k]; /* warps are in index order */
+    }
+    const float mx = x[m * ldx + i0 + idx];
+    int q = 0;
+    float d = 0.0f;
+    if (a > 0.0f) {
+        const float iscale = -127.0f / mx;
+        q = __float2int_rn(iscale * v);
+        q = q < -128 ? -128 : (q > 127 ? 127 : q);
+        d = 1.0f / iscale;
+    }
+    qa[m * K + i0 + tid] = (int8_t)q;
+    /* sums of 16 codes: lanes 0-15 and 16-31 of each warp */
+    int s = q;
+#pragma unroll
+    for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
+    const int s_hi = __shfl_sync(0xffffffffu, s, 16);
+    if (lane == 0) meta[m * (K / 32) + i0 / 32 + w] = make_float4(d, d * (float)s, d * (float)s_hi, 0.0f);
+}
+
+/* x (F32, strided) -> contiguous [M][K] of type W. */
+template <typename W> static __device__ __forceinline__ W from_f32(float v);
+template <> __device__ __forceinline__ __half from_f32<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(float v) { return __float2bfloat16_rn(v); }
+
+template <typename W>
+__global__ void act_convert(const float *x, int64_t ldx, int64_t K, W *out) {
+    const int64_t m = blockIdx.y;
+    for (int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; k < K; k += (int64_t)gridDim.x * blockDim.x) {
+        out[m * K + k] = from_f32<W>(x[m * ldx + k]);
+    }
+}
+
+/* ---- matrix-vector: quantized weights ---------------------------------------------------------- */
+
+/* One warp per weight row n; lanes walk the row's units; up to NC activation rows per pass. */
+template <int T, int NC>
+__global__ void __launch_bounds__(32 * MMV_ROWS_PER_BLOCK)
+    mmv_q(imp_cuda_wq w, const int8_t *qa, const float4 *meta, int64_t K, int M, float *y, int64_t ldy, int64_t N) {
+    typedef qunit<T> Q;
+    constexpr int UPB = Q::QK / 32;
+    const int lane = threadIdx.x & 31;
+    const int64_t n = (int64_t)blockIdx.x * MMV_ROWS_PER_BLOCK + threadIdx.x / 32;
+    if (n >= N) return;
+    const int64_t nu = w.nb * UPB, K32 = K / 32;
+    const uint8_t *body = w.body + n * w.nb * w.body_len, *head = w.head + n * w.nb * w.head_len;
+    float acc[NC];
+#pragma unroll
+    for (int c = 0; c < NC; c++) acc[c] = 0.0f;
+#pragma unroll 2
+    for (int64_t iu = lane; iu < nu; iu += 32) {
+        const int64_t ib = iu / UPB;
+        const int u = (int)(iu % UPB);
+        int q[8];
+        float sc[2], mn[2];
+        Q::load(body + ib * w.body_len, head + ib * w.head_len, u, q, sc, mn);
+#pragma unroll
+        for (int c = 0; c < NC; c++) {
+            if (c < M) {
+                int a[8];
+                ld16((const uint8_t *)(qa + c * K + iu * 32), a);
+                ld16((const uint8_t *)(qa + c * K + iu * 32) + 16, a + 4);
+                const float4 mt = meta[c * K32 + iu];
+                int s0 = 0, s1 = 0;
+#pragma unroll
+                for (int k = 0; k < 4; k++) {
+                    s0 = __dp4a(q[k], a[k], s0);
+                    s1 = __dp4a(q[k + 4], a[k + 4], s1);
+                }
+                acc[c] += mt.x * (sc[0] * (float)s0 + sc[1] * (float)s1) + mn[0] * mt.y + mn[1] * mt.z;
+            }
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+        if (c < M) {
+            const float s = warp_sum(acc[c]);
+            if (lane == 0) y[c * ldy + n] = s;
+        }
+    }
+}
+
+/* ---- matrix-vector: float weights --------------------------------------------------------------- */
+
+template <typename W> static __device__ __forceinline__ float to_f32(W v);
+template <> __device__ __forceinline__ float to_f32<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
+template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; }
+
+/* x [M][ldx] of type W (converted like the CPU does) or F32. VEC: K % (16 / sizeof(W)) == 0
+ * and rows 16-byte aligned: 16-byte loads. */
+template <typename W, int NC, bool VEC>
+__global__ void __launch_bounds__(32 * MMV_ROWS_PER_BLOCK)
+    mmv_f(const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, float *y, int64_t ldy, int64_t N) {
+    constexpr int E = 16 / sizeof(W);
+    const int lane = threadIdx.x & 31;
+    const int64_t n = (int64_t)blockIdx.x * MMV_ROWS_PER_BLOCK + threadIdx.x / 32;
+    if (n >= N) return;
+    const W *wr = w + n * ldw;
+    float acc[NC];
+#pragma unroll
+    for (int c = 0; c < NC; c++) acc[c] = 0.0f;
+    if (VEC) {
+        for (int64_t k = (int64_t)lane * E; k < K; k += 32 * E) {
+            W wv[E];
+            *(int4 *)wv = *(const int4 *)(wr + k);
+#pragma unroll
+            for (int c = 0; c < NC; c++) {
+                if (c < M) {
+                    W xv[E];
+                    *(int4 *)xv = *(const int4 *)(x + c * ldx + k);
+#pragma unroll
+                    for (int e = 0; e < E; e++) acc[c] += to_f32<W>(wv[e]) * to_f32<W>(xv[e]);
+                }
+            }
+        }
+    } else {
+        for (int64_t k = lane; k < K; k += 32) {
+            const float wv = to_f32<W>(wr[k]);
+#pragma unroll
+            for (int c = 0; c < NC; c++) {
+                if (c < M) acc[c] += wv * to_f32<W>(x[c * ldx + k]);
+            }
+        }
+    }
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+        if (c < M) {
+            const float s = warp_sum(acc[c]);
+            if (lane == 0) y[c * ldy + n] = s;
+        }
+    }
+}
+
+/* ---- dequantization (GEMM path, get_rows) ------------------------------------------------------- */
+
+/* Rows [n0, n0 + rows) of w dequantized to F16 [rows][K]: one thread per unit. */
+template <int T>
+__global__ void dequant_f16(imp_cuda_wq w, int64_t n0, int64_t rows, int64_t K, __half *out) {
+    typedef qunit<T> Q;
+    constexpr int UPB = Q::QK / 32;
+    const int64_t nu = w.nb * UPB, i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= rows * nu) return;
+    const int64_t r = i / nu, iu = i % nu, ib = iu / UPB, n = n0 + r;
+    int q[8];
+    float sc[2], mn[2];
+    Q::load(w.body + (n * w.nb + ib) * w.body_len, w.head + (n * w.nb + ib) * w.head_len, (int)(iu % UPB), q, sc, mn);
+    __half *o = out + r * K + iu * 32;
+#pragma unroll
+    for (int j = 0; j < 32; j += 8) {
+        __half h[8];
+#pragma unroll
+        for (int e = 0; e < 8; e++) h[e] = __float2half_rn(qunit_value(q, sc, mn, j + e));
+        *(int4 *)(o + j) = *(const int4 *)h;
+    }
+}
+
+/* y[i] = row ids[i] of a quantized w, as F32: one thread per unit. */
+template <int T>
+__global__ void get_rows_q(imp_cuda_wq w, int64_t N, const int32_t *ids, float *y, int64_t ldy) {
+    typedef qunit<T> Q;
+    constexpr int UPB = Q::QK / 32;
+    const int64_t nu = w.nb * UPB, iu = (int64_t)blockIdx.y * blockDim.x + threadIdx.x;
+    if (iu >= nu) return;
+    const int32_t n = ids[blockIdx.x];
+    float *o = y + (int64_t)blockIdx.x * ldy + iu * 32;
+    if (n < 0 || n >= N) { /* the engine checks ids; never read outside the tensor */
+        for (int j = 0; j < 32; j++) o[j] = 0.0f;
+        return;
+    }
+    const int64_t ib = iu / UPB;
+    int q[8];
+    float sc[2], mn[2];
+    Q::load(w.body + (n * w.nb + ib) * w.body_len, w.head + (n * w.nb + ib) * w.head_len, (int)(iu % UPB), q, sc, mn);
+#pragma unroll
+    for (int j = 0; j < 32; j++) o[j] = qunit_value(q, sc, mn, j);
+}
+
+template <typename W>
+__global__ void get_rows_f(const W *w, int64_t ldw, int64_t N, int64_t K, const int32_t *ids, float *y, int64_t ldy) {
+    const int32_t n = ids[blockIdx.x];
+    float *o = y + (int64_t)blockIdx.x * ldy;
+    for (int64_t k = (int64_t)blockIdx.y * blockDim.x + threadIdx.x; k < K; k += (int64_t)gridDim.y * blockDim.x) {
+        o[k] = n >= 0 && n < N ? to_f32<W>(w[n * ldw + k]) : 0.0f;
+    }
+}
+
+/* ---- launchers ----------------------------------------------------------------------------------- */
+
+static int act_kind(imp_type t) {
+    switch (imp_type_get(t)->vec_dot_type) {
+    case IMP_TYPE_Q8_1: return ACT_Q8_1;
+    case IMP_TYPE_Q8_K: return ACT_Q8_K;
+    default: return ACT_Q8_0;
+    }
+}
+
+/* Quantizes x [M, K] into c->act for weight type t; *qa and *meta point into it. */
+static imp_status quantize_act(imp_cuda *c, const imp_tensor *x, imp_type t, const int8_t **qa, const float4 **meta) {
+    const int64_t M = x->ne1, K = x->ne0, ldx = (int64_t)(x->nb1 / sizeof(float));
+    const size_t qbytes = ((size_t)M * (size_t)K + 255) & ~(size_t)255;
+    imp_status st = imp_cuda_buf_reserve(c, &c->act, qbytes + (size_t)M * (size_t)(K / 32) * sizeof(float4));
+    if (st != IMP_OK) return st;
+    int8_t *q = (int8_t *)c->act.p;
+    float4 *mt = (float4 *)((char *)c->act.p + qbytes);
+    const int kind = act_kind(t);
+    if (kind == ACT_Q8_K) {
+        act_q8_K<<<dim3((unsigned)(K / 256), (unsigned)M), 256, 0, c->stream>>>((const float *)x->data, ldx, K, q, mt);
+    } else if (kind == ACT_Q8_1) {
+        act_q8_32<true><<<dim3(imp_cuda_blocks(K / 32, 8), (unsigned)M), 256, 0, c->stream>>>((const float *)x->data, ldx, K, q, mt);
+    } else {
+        act_q8_32<false><<<dim3(imp_cuda_blocks(K / 32, 8), (unsigned)M), 256, 0, c->stream>>>((const float *)x->data, ldx, K, q, mt);
+    }
+    CUDA_LAUNCHED();
+    *qa = q;
+    *meta = mt;
+    return IMP_OK;
+}
+
+/* x [M, K] F32 -> contiguous [M][K] of type W in c->act. */
+template <typename W>
+static imp_status convert_act(imp_cuda *c, const imp_tensor *x, const W **out) {
+    const int64_t M = x->ne1, K = x->ne0;
+    imp_status st = imp_cuda_buf_reserve(c, &c->act, (size_t)M * (size_t)K * sizeof(W));
+    if (st != IMP_OK) return st;
+    const unsigned gx = imp_cuda_blocks(K, 256) < 64 ? imp_cuda_blocks(K, 256) : 64;
+    act_convert<W><<<dim3(gx, (unsigned)M), 256, 0, c->stream>>>((const float *)x->data, (int64_t)(x->nb1 / 4), K, (W *)c->act.p);
+    CUDA_LAUNCHED();
+    *out = (const W *)c->act.p;
+    return IMP_OK;
+}
+
+template <int T>
+static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *qa, const float4 *meta, int64_t K, int M,
+                               float *y, int64_t ldy, int64_t N) {
+    const unsigned grid = imp_cuda_blocks(N, MMV_ROWS_PER_BLOCK), threads = 32 * MMV_ROWS_PER_BLOCK;
+    for (int m0 = 0; m0 < M; m0 += MMV_COLS) {
+        const int mc = M - m0 < MMV_COLS ? M - m0 : MMV_COLS;
+        const int8_t *q = qa + (int64_t)m0 * K;
+        const float4 *mt = meta + (int64_t)m0 * (K / 32);
+        float *yy = y + (int64_t)m0 * ldy;
+        if (mc == 1) {
+            mmv_q<T, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+        } else if (mc == 2) {
+            mmv_q<T, 2><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+        } else if (mc <= 4) {
+            mmv_q<T, 4><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+        } else {
+            mmv_q<T, 8><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+        }
+        CUDA_LAUNCHED();
+    }
+    return IMP_OK;
+}
+
+template <typename W, bool VEC>
+static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, float *y,
+                                int64_t ldy, int64_t N) {
+    const unsigned grid = imp_cuda_blocks(N, MMV_ROWS_PER_BLOCK), threads = 32 * MMV_ROWS_PER_BLOCK;
+    for (int m0 = 0; m0 < M; m0 += MMV_COLS) {
+        const int mc = M - m0 < MMV_COLS ? M - m0 : MMV_COLS;
+        const W *xx = x + (int64_t)m0 * ldx;
+        float *yy = y + (int64_t)m0 * ldy;
+        if (mc == 1) {
+            mmv_f<W, 1, VEC><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+        } else if (mc == 2) {
+            mmv_f<W, 2, VEC><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+        } else if (mc <= 4) {
+            mmv_f<W, 4, VEC><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+        } else {
+            mmv_f<W, 8, VEC><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+        }
+        CUDA_LAUNCHED();
+    }
+    return IMP_OK;
+}
+
+template <typename W>
+static imp_status mmv_f_launch(imp_cuda *c, const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, float *y,
+                               int64_t ldy, int64_t N) {
+    constexpr int E = 16 / sizeof(W);
+    const bool vec = K % E == 0 && ldw % E == 0 && ldx % E == 0 && ((uintptr_t)w & 15) == 0 && ((uintptr_t)x & 15) == 0;
+    return vec ? mmv_f_launch2<W, true>(c, w, ldw, x, ldx, K, M, y, ldy, N)
+               : mmv_f_launch2<W, false>(c, w, ldw, x, ldx, K, M, y, ldy, N);
+}
+
+static cudaDataType blas_type(imp_type t) {
+    return t == IMP_TYPE_F32 ? CUDA_R_32F : t == IMP_TYPE_BF16 ? CUDA_R_16BF : CUDA_R_16F;
+}
+
+/* y[:, n0 : n0+rows] = x w[n0 : n0+rows]^T with w given as a dense [rows][ldw] matrix. */
+static imp_status gemm(imp_cuda *c, const void *w, imp_type wt, int64_t ldw, int64_t rows, const void *x, int64_t ldx,
+                       int64_t M, int64_t K, float *y, int64_t ldy) {
+    const float alpha = 1.0f, beta = 0.0f;
+    CUBLAS_TRY(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)M, (int)K, &alpha, w, blas_type(wt), (int)ldw, x,
+                            blas_type(wt), (int)ldx, &beta, y, CUDA_R_32F, (int)ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+    return IMP_OK;
+}
+
+template <int T>
+static imp_status dequant_launch(imp_cuda *c, const imp_cuda_wq &w, int64_t n0, int64_t rows, int64_t K, __half *out) {
+    const int64_t units = rows * w.nb * (qunit<T>::QK / 32);
+    dequant_f16<T><<<imp_cuda_blocks(units, 256), 256, 0, c->stream>>>(w, n0, rows, K, out);
+    CUDA_LAUNCHED();
+    return IMP_OK;
+}
+
+static imp_status dequant_rows(imp_cuda *c, const imp_tensor *w, int64_t n0, int64_t rows, __half *out) {
+    const imp_cuda_wq q = imp_cuda_wq_of(w);
+    switch (w->type) {
+#define X(t) \
+    case t: return dequant_launch<t>(c, q, n0, rows, w->ne0, out);
+        IMP_CUDA_QTYPES(X)
+#undef X
+    default: return IMP_ERR_UNSUPPORTED;
+    }
+}
+
+static imp_status matmul_gemm(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, imp_tensor *y) {
+    const int64_t M = x->ne1, K = x->ne0, N = w->ne1, ldy = (int64_t)(y->nb1 / sizeof(float));
+    float *yd = (float *)y->data;
+    imp_status st;
+    if (w->type == IMP_TYPE_F32) return gemm(c, w->data, w->type, K, N, x->data, (int64_t)(x->nb1 / 4), M, K, yd, ldy);
+    if (w->type == IMP_TYPE_BF16) {
+        const __nv_bfloat16 *xb;
+        if ((st = convert_act(c, x, &xb)) != IMP_OK) return st;
+        return gemm(c, w->data, w->type, K, N, xb, K, M, K, yd, ldy);
+    }
+    const __half *xh;
+    if ((st = convert_act(c, x, &xh)) != IMP_OK) return st;
+    if (w->type == IMP_TYPE_F16) return gemm(c, w->data, w->type, K, N, xh, K, M, K, yd, ldy);
+    int64_t chunk = (int64_t)(WDQ_CHUNK_BYTES / ((size_t)K * sizeof(__half)));
+    if (chunk > N) chunk = N;
+    if (chunk < 1) chunk = 1;
+    if ((st = imp_cuda_buf_reserve(c, &c->wdq, (size_t)chunk * (size_t)K * sizeof(__half))) != IMP_OK) return st;
+    for (int64_t n0 = 0; n0 < N; n0 += chunk) {
+        const int64_t rows = N - n0 < chunk ? N - n0 : chunk;
+        if ((st = dequant_rows(c, w, n0, rows, (__half *)c->wdq.p)) != IMP_OK) return st;
+        if ((st = gemm(c, c->wdq.p, IMP_TYPE_F16, K, rows, xh, K, M, K, yd + n0, ldy)) != IMP_OK) return st;
+    }
+    return IMP_OK;
+}
+
+static imp_status matmul_mmv(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, imp_tensor *y) {
+    const int64_t M = x->ne1, K = x->ne0, N = w->ne1, ldy = (int64_t)(y->nb1 / sizeof(float));
+    float *yd = (float *)y->data;
+    imp_status st;
+    switch (w->type) {
+    case IMP_TYPE_F32:
+        return mmv_f_launch<float>(c, (const float *)w->data, K, (const float *)x->data, (int64_t)(x->nb1 / 4), K, (int)M, yd, ldy, N);
+    case IMP_TYPE_F16: {
+        const __half *xh;
+        if ((st = convert_act(c, x, &xh)) != IMP_OK) return st;
+        return mmv_f_launch<__half>(c, (const __half *)w->data, K, xh, K, K, (int)M, yd, ldy, N);
+    }
+    case IMP_TYPE_BF16: {
+        const __nv_bfloat16 *xb;
+        if ((st = convert_act(c, x, &xb)) != IMP_OK) return st;
+        return mmv_f_launch<__nv_bfloat16>(c, (const __nv_bfloat16 *)w->data, K, xb, K, K, (int)M, yd, ldy, N);
+    }
+    default: break;
+    }
+    const int8_t *qa;
+    const float4 *meta;
+    if ((st = quantize_act(c, x, w->type, &qa, &meta)) != IMP_OK) return st;
+    const imp_cuda_wq q = imp_cuda_wq_of(w);
+    switch (w->type) {
+#define X(t) \
+    case t: return mmv_q_launch<t>(c, q, qa, meta, K, (int)M, yd, ldy, N);
+        IMP_CUDA_QTYPES(X)
+#undef X
+    default: return IMP_ERR_UNSUPPORTED;
+    }
+}
+
+imp_status imp_cuda_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor *w, imp_tensor *y) {
+    imp_cuda *c = (imp_cuda *)be;
+    const imp_type_traits *tr = imp_type_get(w->type);
+    if (!tr || !tr->dequantize || x->type != IMP_TYPE_F32 || y->type != IMP_TYPE_F32 || x->ne0 != w->ne0 ||
+        y->ne0 != w->ne1 || y->ne1 != x->ne1 || w->ne0 % tr->block_size != 0 || x->nb1 % sizeof(float) ||
+        y->nb1 % sizeof(float) || x->ne1 < 1) {
+        return IMP_ERR_INTERNAL;
+    }
+    if (x->ne1 <= (w->type == IMP_TYPE_F16 || w->type == IMP_TYPE_BF16 || w->type == IMP_TYPE_F32 ? MMV_COLS : MMV_MAX_M)) {
+        return matmul_mmv(c, x, w, y);
+    }
+    return matmul_gemm(c, x, w, y);
+}
+
+template <int T>
+static imp_status get_rows_q_launch(imp_cuda *c, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y) {
+    const imp_cuda_wq q = imp_cuda_wq_of(w);
+    const int64_t nu = q.nb * (qunit<T>::QK / 32);
+    get_rows_q<T><<<dim3((unsigned)n, imp_cuda_blocks(nu, 128)), 128, 0, c->stream>>>(q, w->ne1, ids, (float *)y->data,
+                                                                                     (int64_t)(y->nb1 / 4));
+    CUDA_LAUNCHED();
+    return IMP_OK;
+}
+
+template <typename W>
+static imp_status get_rows_f_launch(imp_cuda *c, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y) {
+    const unsigned gy = imp_cuda_blocks(w->ne0, 256) < 32 ? imp_cuda_blocks(w->ne0, 256) : 32;
+    get_rows_f<W><<<dim3((unsigned)n, gy), 256, 0, c->stream>>>((const W *)w->data, (int64_t)(w->nb1 / sizeof(W)), w->ne1,
+                                                               w->ne0, ids, (float *)y->data, (int64_t)(y->nb1 / 4));
+    CUDA_LAUNCHED();
+    return IMP_OK;
+}
+
+imp_status imp_cuda_get_rows(imp_backend *be, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y) {
+    imp_cuda *c = (imp_cuda *)be;
+    const imp_type_traits *tr = imp_type_get(w->type);
+    if (!tr || !tr->dequantize || y->type != IMP_TYPE_F32 || y->ne0 != w->ne0 || y->ne1 != n || n < 0) {
+        return IMP_ERR_INTERNAL;
+    }
+    if (n == 0) return IMP_OK;
+    switch (w->type) {
+    case IMP_TYPE_F32: return get_rows_f_launch<float>(c, w, ids, n, y);
+    case IMP_TYPE_F16: return get_rows_f_launch<__half>(c, w, ids, n, y);
+    case IMP_TYPE_BF16: return get_rows_f_launch<__nv_bfloat16>(c, w, ids, n, y);
+#define X(t) \
+    case t: return get_rows_q_launch<t>(c, w, ids, n, y);
+        IMP_CUDA_QTYPES(X)
+#undef X
+    default: return IMP_ERR_UNSUPPORTED;
+    }
+}

@@ -1,0 +1,231 @@
+/*
+ * CUDA ops other than matmul and attention: RMSNorm, residual add, scale, gated activations,
+ * soft-capping, and RoPE fused with the KV-cache write. The float expressions follow the CPU
+ * reference (cpu_ops.c) so results agree to rounding: RMSNorm sums squares in double, RoPE
+ * angles are built by the same repeated multiplication.
+ */
+#include "backend/cuda/cuda_common.cuh"
+
+#define EW_THREADS 256
+#define MAX_GRID_Y 65535
+
+static bool same_shape(const imp_tensor *a, const imp_tensor *b) {
+    return a->type == IMP_TYPE_F32 && b->type == IMP_TYPE_F32 && a->ne0 == b->ne0 && a->ne1 == b->ne1 &&
+           a->nb1 % sizeof(float) == 0 && b->nb1 % sizeof(float) == 0;
+}
+
+static inline int64_t ld(const imp_tensor *t) { return (int64_t)(t->nb1 / sizeof(float)); }
+
+static dim3 ew_grid(const imp_tensor *t) {
+    const int64_t gy = t->ne1 < MAX_GRID_Y ? t->ne1 : MAX_GRID_Y;
+    return dim3(imp_cuda_blocks(t->ne0, EW_THREADS), (unsigned)gy);
+}
+
+/* ---- RMSNorm: one warp per row ---------------------------------------------------------------- */
+
+__global__ void rms_norm_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t R, int64_t C,
+                           float eps, bool one_plus_w) {
+    const int lane = threadIdx.x & 31;
+    const int64_t r = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+    if (r >= R) return;
+    const float *xr = x + r * ldx;
+    float *yr = y + r * ldy;
+    double ss = 0.0;
+    for (int64_t i = lane; i < C; i += 32) ss += (double)(xr[i] * xr[i]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    const float s = 1.0f / sqrtf((float)(ss / (double)C) + eps);
+    for (int64_t i = lane; i < C; i += 32) {
+        const float wi = one_plus_w ? 1.0f + w[i] : w[i];
+        yr[i] = __fmul_rn(__fmul_rn(xr[i], s), wi);
+    }
+}
+
+imp_status imp_cuda_rms_norm(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps, bool one_plus_w,
+                             imp_tensor *y) {
+    imp_cuda *c = (imp_cuda *)be;
+    if (!same_shape(x, y) || w->type != IMP_TYPE_F32 || w->ne0 != x->ne0) return IMP_ERR_INTERNAL;
+    if (x->ne1 == 0) return IMP_OK;
+    rms_norm_k<<<imp_cuda_blocks(x->ne1, 8), 256, 0, c->stream>>>((const float *)x->data, ld(x), (const float *)w->data,
+                                                                 (float *)y->data, ld(y), x->ne1, x->ne0, eps, one_plus_w);
+    CUDA_LAUNCHED();
+    return IMP_OK;
+}
+
+/* ---- elementwise ---------------------------------------------------------------------------------- */
+
+enum { EW_ADD, EW_SCALE, EW_SOFTCAP, EW_SILU, EW_GELU };
+
+template <int OP>
+__global__ void ew_k(const float *a, int64_t lda, const float *b, int64_t ldb, float *y, int64_t ldy, int64_t R,
+                     int64_t C, float s) {
+    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= C) return;
+    for (int64_t r = blockIdx.y; r < R; r += gridDim.y) {
+        const float x = a[r * lda + i];
+        float v;
+        if (OP == EW_ADD) {
+            v = x + b[r * ldb + i];
+        } else if (OP == EW_SCALE) {
+            v = x * s;
+        } else if (OP == EW_SOFTCAP) {
+            v = s * tanhf(x / s);
+        } else if (OP == EW_SILU) {
+            v = __fmul_rn(x / (1.0f + expf(-x)), b[r * ldb + i]);
+        } else {
+            const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+            const float g = __fmul_rn(__fmul_rn(0.5f, x),
+                                      1.0f + tanhf(__fmul_rn(k, __fadd_rn(x, __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, x), x), x)))));
+            v = __fmul_rn(g, b[r * ldb + i]);
+        }
+        y[r * ldy + i] = v;
+    }
+}
+
+template <int OP>
+static imp_status ew(imp_cuda *c, const imp_tensor *a, const imp_tensor *b, int64_t ldb, imp_tensor *y, float s) {
+    if (a->ne1 == 0 || a->ne0 == 0) return IMP_OK;
+    ew_k<OP><<<ew_grid(a), EW_THREADS, 0, c->stream>>>((const float *)a->data, ld(a), b ? (const float *)b->data : NULL,
+                                                       ldb, (float *)y->data, ld(y), a->ne1, a->ne0, s);
+    CUDA_LAUNCHED();
+    return IMP_OK;
+}
+
+imp_status imp_cuda_add(imp_backend *be, const imp_tensor *a, const imp_tensor *b, imp_tensor *y) {
+    if (!same_shape(a, y) || b->type != IMP_TYPE_F32 || b->ne0 != a->ne0 || (b->ne1 != a->ne1 && b->ne1 != 1) ||
+        b->nb1 % sizeof(float)) {
+        return IMP_ERR_INTERNAL;
+    }
+    return ew<EW_ADD>((imp_cuda *)be, a, b, b->ne1 == 1 ? 0 : ld(b), y, 0.0f);
+}
+
+imp_status imp_cuda_scale(imp_backend *be, const imp_tensor *x, float s, imp_tensor *y) {
+    if (!same_shape(x, y)) return IMP_ERR_INTERNAL;
+    return ew<EW_SCALE>((imp_cuda *)be, x, NULL, 0, y, s);
+}
+
+imp_status imp_cuda_softcap(imp_backend *be, imp_tensor *x, float cap) {
+    if (x->type != IMP_TYPE_F32 || !(cap > 0.0f) || x->nb1 % sizeof(float)) return IMP_ERR_INTERNAL;
+    return ew<EW_SOFTCAP>((imp_cuda *)be, x, NULL, 0, x, cap);
+}
+
+imp_status imp_cuda_glu(imp_backend *be, const imp_tensor *gate, const imp_tensor *up, imp_act act, imp_tensor *y) {
+    if (!same_shape(gate, up) || !same_shape(gate, y)) return IMP_ERR_INTERNAL;
+    if (act == IMP_ACT_SILU) return ew<EW_SILU>((imp_cuda *)be, gate, up, ld(up), y, 0.0f);
+    if (act == IMP_ACT_GELU_TANH) return ew<EW_GELU>((imp_cuda *)be, gate, up, ld(up), y, 0.0f);
+    return IMP_ERR_INTERNAL;
+}
+
+/* ---- RoPE + KV store ---------------------------------------------------------------------------- */
+
+#define ROPE_MAX_HALF 512
+
+typedef struct rope_args {
+    int style, n_dims, H, Hkv, D;
+    float theta_scale, freq_scale, ext_factor, low, high, mscale;
+    const float *ff; /* [n_dims/2] or NULL */
+} rope_args;
+
+template <typename KV> static __device__ __forceinline__ KV kv_from(float v);
+template <> __device__ __forceinline__ __half kv_from<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ float kv_from<float>(float v) { return v; }
+
+/* One block per token: the angles of its position into shared memory (the CPU's recurrence
+ * theta_base *= theta_scale, so angles match), then every (head, pair) of q and k rotated,
+ * k's rows and v's rows written to the token's pool slot. */
+template <typename KV>
+__global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t ldk, const float *v, int64_t ldv,
+                          const int32_t *pos, const int32_t *slot, KV *kc, KV *vc, int64_t n_embd_kv) {
+    __shared__ float cs[2 * ROPE_MAX_HALF];
+    const int64_t t = blockIdx.x;
+    const int half = a.n_dims / 2;
+    if (threadIdx.x == 0) {
+        /* the recurrence is sequential; n_dims/2 multiplications per token */
+        float tb = (float)pos[t];
+        for (int i = 0; i < half; i++) {
+            const float extrap = a.ff ? tb / a.ff[i] : tb;
+            const float interp = a.freq_scale * extrap;
+            float theta = interp;
+            if (a.ext_factor != 0.0f) {
+                const float yv = ((float)i - a.low) / fmaxf(0.001f, a.high - a.low);
+                const float ramp = 1.0f - fminf(1.0f, fmaxf(0.0f, yv));
+                const float mix = ramp * a.ext_factor;
+                theta = __fadd_rn(__fmul_rn(interp, 1.0f - mix), __fmul_rn(extrap, mix));
+            }
+            cs[2 * i] = cosf(theta) * a.mscale;
+            cs[2 * i + 1] = sinf(theta) * a.mscale;
+            tb *= a.theta_scale;
+        }
+    }
+    __syncthreads();
+    float *qr = q + t * ldq, *kr = k + t * ldk;
+    KV *kd = kc + (int64_t)slot[t] * n_embd_kv, *vd = vc + (int64_t)slot[t] * n_embd_kv;
+    const int nh = a.H + a.Hkv;
+    for (int idx = threadIdx.x; idx < nh * half; idx += blockDim.x) {
+        const int h = idx / half, i = idx % half;
+        const bool is_k = h >= a.H;
+        float *x = is_k ? kr + (int64_t)(h - a.H) * a.D : qr + (int64_t)h * a.D;
+        const int ia = a.style == IMP_ROPE_NEOX ? i : 2 * i, ib = a.style == IMP_ROPE_NEOX ? i + half : 2 * i + 1;
+        const float x0 = x[ia], x1 = x[ib], c = cs[2 * i], s = cs[2 * i + 1];
+        const float r0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+        const float r1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+        x[ia] = r0;
+        x[ib] = r1;
+        if (is_k) {
+            KV *o = kd + (int64_t)(h - a.H) * a.D;
+            o[ia] = kv_from<KV>(r0);
+            o[ib] = kv_from<KV>(r1);
+        }
+    }
+    /* k's dims past n_dims pass through */
+    const int rest = a.D - a.n_dims;
+    for (int idx = threadIdx.x; idx < a.Hkv * rest; idx += blockDim.x) {
+        const int h = idx / rest, d = a.n_dims + idx % rest;
+        kd[(int64_t)h * a.D + d] = kv_from<KV>(kr[(int64_t)h * a.D + d]);
+    }
+    for (int64_t i = threadIdx.x; i < n_embd_kv; i += blockDim.x) vd[i] = kv_from<KV>(v[t * ldv + i]);
+}
+
+imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap, imp_tensor *q,
+                                  imp_tensor *k, const imp_tensor *v, const imp_batch *batch, imp_kv_store *kv,
+                                  int layer) {
+    imp_cuda *c = (imp_cuda *)be;
+    const int64_t S = (int64_t)kv->n_blocks * kv->block_size;
+    if (rope->n_dims < 2 || rope->n_dims > 2 * ROPE_MAX_HALF || rope->n_dims > ap->head_dim || rope->n_dims % 2 ||
+        kv->type != be->kv_type || layer < 0 || layer >= kv->n_layer ||
+        q->ne0 != (int64_t)ap->n_head * ap->head_dim || k->ne0 != kv->n_embd_kv || v->ne0 != kv->n_embd_kv ||
+        (int64_t)ap->n_head_kv * ap->head_dim != kv->n_embd_kv || q->ne1 != batch->n_tokens ||
+        k->ne1 != batch->n_tokens || v->ne1 != batch->n_tokens || batch != c->step.b ||
+        q->nb1 % 4 || k->nb1 % 4 || v->nb1 % 4 || (rope->freq_factors && rope->freq_factors->ne0 < rope->n_dims / 2)) {
+        return IMP_ERR_INTERNAL;
+    }
+    for (int32_t t = 0; t < batch->n_tokens; t++) {
+        if (batch->slot[t] < 0 || batch->slot[t] >= S) return IMP_ERR_INTERNAL;
+    }
+    if (batch->n_tokens == 0) return IMP_OK;
+    rope_args a;
+    a.style = rope->style;
+    a.n_dims = rope->n_dims;
+    a.H = ap->n_head;
+    a.Hkv = ap->n_head_kv;
+    a.D = ap->head_dim;
+    a.theta_scale = powf(rope->freq_base, -2.0f / (float)rope->n_dims);
+    a.freq_scale = rope->freq_scale;
+    a.ext_factor = rope->ext_factor;
+    imp_rope_yarn_corr(rope, &a.low, &a.high, &a.mscale);
+    a.ff = rope->freq_factors ? (const float *)rope->freq_factors->data : NULL;
+    const dim3 grid((unsigned)batch->n_tokens);
+    if (kv->type == IMP_TYPE_F16) {
+        rope_kv_k<__half><<<grid, 256, 0, c->stream>>>(a, (float *)q->data, ld(q), (float *)k->data, ld(k),
+                                                      (const float *)v->data, ld(v), c->step.pos, c->step.slot,
+                                                      (__half *)kv->k[layer].data, (__half *)kv->v[layer].data,
+                                                      kv->n_embd_kv);
+    } else {
+        rope_kv_k<float><<<grid, 256, 0, c->stream>>>(a, (float *)q->data, ld(q), (float *)k->data, ld(k),
+                                                     (const float *)v->data, ld(v), c->step.pos, c->step.slot,
+                                                     (float *)kv->k[layer].data, (float *)kv->v[layer].data,
+                                                     kv->n_embd_kv);
+    }
+    CUDA_LAUNCHED();
+    return IMP_OK;
+}
