@@ -129,6 +129,7 @@ typedef struct ImpConfig {
     int32_t kv_block_size; /* token slots per KV-cache block, a power of two; default 16      */
     int32_t device;       /* IMP_DEVICE_AUTO (default), IMP_DEVICE_CPU or a CUDA device index */
     ImpKvType kv_type;    /* KV-cache storage on a GPU (the CPU stores F32); default F16     */
+    int32_t cuda_graphs;  /* 1 (default): decode steps are recorded as CUDA graphs, replayed  */
 } ImpConfig;
 
 ImpConfig imp_config_default(void);
@@ -201,6 +202,9 @@ typedef struct ImpStats {
     double prompt_s, generate_s;
     ImpStopReason stop;
 } ImpStats;
+
+/* The device the context computes on: a CUDA device index, or IMP_DEVICE_CPU. */
+int32_t imp_context_device(ImpContext ctx);
 
 /* Counters of the last imp_generate call (or prefill + decode steps since the last reset). */
 ImpStatus imp_context_stats(ImpContext ctx, ImpStats *stats);

@@ -153,7 +153,7 @@ ImpStatus imp_detokenize(ImpModel model, const int32_t *tokens, size_t n, bool s
 
 ImpConfig imp_config_default(void) {
     return (ImpConfig){.n_threads = 0, .max_seq_len = 0, .max_batch = 512, .kv_block_size = 16,
-                       .device = IMP_DEVICE_AUTO, .kv_type = IMP_KV_F16};
+                       .device = IMP_DEVICE_AUTO, .kv_type = IMP_KV_F16, .cuda_graphs = 1};
 }
 
 static ImpStatus ctx_fail(ImpContext ctx, imp_status st) {
@@ -223,6 +223,7 @@ ImpStatus imp_context_create(ImpModel model, const ImpConfig *cfg, ImpContext *o
     ep.max_batch = cfg->max_batch > 0 ? cfg->max_batch : 512;
     ep.block_size = cfg->kv_block_size > 0 ? cfg->kv_block_size : 16;
     ep.device = cfg->device;
+    ep.cuda_graphs = cfg->cuda_graphs != 0;
     if (cfg->kv_type != IMP_KV_F16 && cfg->kv_type != IMP_KV_F32) {
         imp_context_free(ctx);
         return IMP_ERR_INVALID_ARG;
@@ -264,6 +265,8 @@ void imp_context_reset(ImpContext ctx) {
 }
 
 int32_t imp_context_n_past(ImpContext ctx) { return ctx ? (int32_t)ctx->hist.n : 0; }
+
+int32_t imp_context_device(ImpContext ctx) { return ctx ? imp_engine_device(ctx->e) : IMP_DEVICE_CPU; }
 
 ImpStatus imp_context_stats(ImpContext ctx, ImpStats *stats) {
     if (!ctx || !stats) return IMP_ERR_INVALID_ARG;

@@ -166,6 +166,22 @@ typedef struct imp_backend_ops {
     /* x = cap * tanh(x / cap), in place (final logit soft-capping). */
     imp_status (*softcap)(imp_backend *be, imp_tensor *x, float cap);
     imp_status (*sync)(imp_backend *be, imp_error *err);
+
+    /* Optional (NULL on backends without graphs): a step recorded once and replayed. The
+     * caller gives a key that fixes every launch parameter of the step (token, output and
+     * sequence counts), and the step's batch must keep its device layout (decode: one token
+     * per sequence).
+     *   graph_replay: if a graph for key is ready, stages b / out_rows for it and launches it
+     *                 (*done = true); the caller then skips the forward.
+     *   graph_begin:  counts the key; from its second sighting starts recording
+     *                 (*capturing = true): the ops the caller issues next are recorded, not run.
+     *   graph_end:    stops recording; when it succeeded (ok and nothing illegal was issued)
+     *                 instantiates and launches the graph (*launched = true); otherwise the
+     *                 caller must run the step again without a graph. */
+    imp_status (*graph_replay)(imp_backend *be, uint64_t key, const imp_batch *b, const int32_t *out_rows,
+                               int32_t n_out, bool *done, imp_error *err);
+    imp_status (*graph_begin)(imp_backend *be, uint64_t key, bool *capturing, imp_error *err);
+    imp_status (*graph_end)(imp_backend *be, uint64_t key, bool ok, bool *launched, imp_error *err);
 } imp_backend_ops;
 
 struct imp_backend {

@@ -31,6 +31,10 @@ int imp_device_cuda_built(void);
 /* Free and total bytes of device memory on GPU `device` (cudaMemGetInfo). */
 imp_status imp_device_mem_info(int device, size_t *free_bytes, size_t *total_bytes, imp_error *err);
 
+/* The device's memory read bandwidth in GB/s, measured now: the best of several passes of a
+ * read-only kernel over a buffer far larger than the L2 cache (the ceiling decode is bound by). */
+imp_status imp_device_read_bandwidth(int device, double *gbs, imp_error *err);
+
 typedef struct imp_cuda_params {
     int device;          /* CUDA device index                                               */
     imp_type kv_type;    /* KV pool storage: IMP_TYPE_F16 (default) or IMP_TYPE_F32          */

@@ -17,6 +17,11 @@ imp_status imp_device_mem_info(int device, size_t *free_bytes, size_t *total_byt
     return imp_error_set(err, IMP_ERR_UNSUPPORTED, "device %d: this build has no CUDA backend", device);
 }
 
+imp_status imp_device_read_bandwidth(int device, double *gbs, imp_error *err) {
+    *gbs = 0.0;
+    return imp_error_set(err, IMP_ERR_UNSUPPORTED, "device %d: this build has no CUDA backend", device);
+}
+
 imp_status imp_backend_cuda_create(const imp_cuda_params *p, imp_backend **out, imp_error *err) {
     *out = NULL;
     return imp_error_set(err, IMP_ERR_UNSUPPORTED, "device %d: this build has no CUDA backend", p ? p->device : 0);

@@ -26,6 +26,7 @@
 #ifndef IMP_CONFIG_CONFIG_H
 #define IMP_CONFIG_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,7 +43,7 @@ typedef enum imp_cfg_from {
 } imp_cfg_from;
 
 /* The number of keys in the table (a static_assert in config.c keeps them equal). */
-#define IMP_CFG_N_KEYS 29
+#define IMP_CFG_N_KEYS 30
 
 /* The one struct the rest of imp reads. Field names are the keys' names; docs/config.md and
  * imp.conf.example say what each does. */
@@ -51,7 +52,8 @@ typedef struct imp_runtime_config {
         int32_t threads;     /* 0 = every core                               */
         int32_t max_seq_len; /* 0 = min(the model's training context, 4096)  */
         int32_t max_batch;   /* tokens per forward step                       */
-        char device[16];     /* "auto" | "cpu" | a CUDA device index          */
+        char device[15];     /* "auto" | "cpu" | a CUDA device index          */
+        bool cuda_graphs;    /* record and replay decode steps on a GPU       */
     } runtime;
     struct {
         int32_t block_size; /* token slots per KV block, a power of two */

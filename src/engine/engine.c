@@ -26,6 +26,7 @@ struct imp_engine {
     imp_kv_store kv;
     imp_forward_ws ws;
     int max_seq_len, max_batch, n_threads, device;
+    bool graphs;
     /* one step's batch (host) */
     int32_t *token, *pos, *seq, *slot, *out_rows, *base_pos; /* [max_batch] (base_pos: [n_in]) */
     imp_batch_seq *seqs;                                     /* [max_batch]                    */
@@ -39,7 +40,7 @@ struct imp_engine {
 
 imp_engine_params imp_engine_params_default(void) {
     return (imp_engine_params){.n_threads = 0, .max_seq_len = 0, .n_seq_max = 1, .max_batch = 512, .block_size = 16,
-                               .device = IMP_DEVICE_AUTO, .kv_type = IMP_TYPE_F16};
+                               .device = IMP_DEVICE_AUTO, .kv_type = IMP_TYPE_F16, .cuda_graphs = true};
 }
 
 const imp_model *imp_engine_model(const imp_engine *e) { return e->m; }
@@ -203,6 +204,7 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
     e->max_seq_len = max_seq;
     e->max_batch = p->max_batch;
     e->n_threads = threads;
+    e->graphs = p->cuda_graphs;
     int64_t max_out = (int64_t)(LOGITS_WS_BYTES / ((size_t)m->hp.n_vocab * sizeof(float)));
     if (max_out > LOGITS_WS_ROWS) max_out = LOGITS_WS_ROWS;
     if (max_out < 16) max_out = 16;
@@ -248,6 +250,31 @@ const float *imp_engine_logits(const imp_engine *e, int32_t k) {
 void imp_engine_seq_truncate(imp_engine *e, imp_kv_seq *s, int32_t n_pos) { imp_kv_seq_truncate(&e->pool, s, n_pos); }
 
 void imp_engine_seq_release(imp_engine *e, imp_kv_seq *s) { imp_kv_seq_release(&e->pool, s); }
+
+/* One step through imp_forward, or through a recorded graph of it. Decode steps (one token
+ * per sequence, logits for each) are recorded on a backend with graphs, keyed by their size:
+ * every launch parameter of such a step depends on that size alone. */
+static imp_status run_step(imp_engine *e, const imp_batch *b, int32_t nout, imp_error *err) {
+    const imp_backend_ops *op = e->be->ops;
+    const bool decode = b->n_tokens == b->n_seqs && nout == b->n_tokens;
+    if (e->graphs && op->graph_begin && decode) {
+        const uint64_t key = (uint64_t)b->n_tokens | (uint64_t)1 << 40;
+        bool done = false, capturing = false, launched = false;
+        imp_status st = op->graph_replay(e->be, key, b, e->out_rows, nout, &done, err);
+        if (st != IMP_OK || done) return st;
+        if ((st = op->graph_begin(e->be, key, &capturing, err)) != IMP_OK) return st;
+        if (capturing) {
+            st = imp_forward(e->be, e->m, &e->w, &e->kv, b, e->out_rows, nout, &e->ws, err);
+            imp_status st2 = op->graph_end(e->be, key, st == IMP_OK, &launched, err);
+            if (st2 != IMP_OK) return st2;
+            if (launched) return IMP_OK;
+            IMP_LOG_D("engine: graph for %d tokens not recorded (%s); running the step directly", b->n_tokens,
+                      st == IMP_OK ? "the backend refused" : err->msg);
+            if (err) imp_error_clear(err);
+        }
+    }
+    return imp_forward(e->be, e->m, &e->w, &e->kv, b, e->out_rows, nout, &e->ws, err);
+}
 
 static imp_status check_inputs(imp_engine *e, const imp_engine_input *in, int n_in, int64_t *n_out, imp_error *err) {
     *n_out = 0;
@@ -334,7 +361,7 @@ imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_i
         if (nt == 0) break;
         const imp_batch b = {.n_tokens = nt, .token = e->token, .pos = e->pos, .seq = e->seq, .slot = e->slot,
                              .n_seqs = nseq, .seqs = e->seqs};
-        st = imp_forward(e->be, e->m, &e->w, &e->kv, &b, e->out_rows, nout, &e->ws, err);
+        st = run_step(e, &b, nout, err);
         if (st == IMP_OK) st = e->be->ops->sync(e->be, err);
         if (st == IMP_OK && nout > 0) {
             st = e->be->ops->download(e->be, e->logits + (size_t)out_done * V, e->ws.logits.data,

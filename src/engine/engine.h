@@ -23,6 +23,7 @@ typedef struct imp_engine_params {
                         IMP_DEVICE_CPU, or a CUDA device index (imp.h)                 */
     imp_type kv_type; /* KV storage on the GPU: IMP_TYPE_F16 (default) or F32; the CPU
                         stores F32                                                      */
+    bool cuda_graphs; /* record decode steps as CUDA graphs and replay them (default on) */
 } imp_engine_params;
 
 

@@ -5,9 +5,9 @@
  * tgN (generation: N single-token steps after one token), each as mean ± standard deviation of
  * tokens per second over R repetitions, after one warm-up. Tokens are fixed pseudo-random ids
  * (speed does not depend on them); no sampling is timed. In the same run it measures the
- * ceiling decode is bound by -- the machine's memory read bandwidth with the same thread count
- * -- and reports decode's effective bandwidth (weight bytes read per token x tokens/s) as a
- * fraction of it.
+ * ceiling decode is bound by -- the memory read bandwidth of the device the model runs on (the
+ * GPU's HBM, or the host with the same thread count) -- and reports decode's effective
+ * bandwidth (weight bytes read per token x tokens/s) as a fraction of it.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backend/device.h"
 #include "base/threads.h"
 #include "generate.h"
 
@@ -118,6 +119,13 @@ int imp_cli_bench(cli_gen_opts *o) {
         toks[i] = (int32_t)((s >> 33) % (uint64_t)info.n_vocab);
     }
     const int threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    const int32_t dev = imp_context_device(ctx);
+    char backend[32];
+    if (dev >= 0) {
+        snprintf(backend, sizeof backend, "cuda:%d", (int)dev);
+    } else {
+        snprintf(backend, sizeof backend, "cpu");
+    }
     printf("| model | size | params | backend | threads | test | t/s |\n");
     printf("| --- | ---: | ---: | --- | ---: | --- | ---: |\n");
     double tg_mean = 0.0;
@@ -136,16 +144,25 @@ int imp_cli_bench(cli_gen_opts *o) {
         double mean, sd;
         stats(v + 1, reps, &mean, &sd);
         if (is_tg) tg_mean = mean;
-        printf("| %s | %.2f MiB | %.2f M | cpu | %d | %s%d | %.2f ± %.2f |\n", info.name,
-               (double)info.weight_bytes / (1024.0 * 1024.0), (double)info.n_params / 1e6, threads,
+        printf("| %s | %.2f MiB | %.2f M | %s | %d | %s%d | %.2f ± %.2f |\n", info.name,
+               (double)info.weight_bytes / (1024.0 * 1024.0), (double)info.n_params / 1e6, backend, threads,
                is_tg ? "tg" : "pp", n, mean, sd);
         fflush(stdout);
     }
     if (rc == 0 && tg_mean > 0) {
-        const double bw = read_bandwidth(threads);
+        double bw = 0.0;
+        char what[64];
+        if (dev >= 0) {
+            imp_error err;
+            if (imp_device_read_bandwidth(dev, &bw, &err) != IMP_OK) fprintf(stderr, "imp-cli: %s\n", err.msg);
+            snprintf(what, sizeof what, "GPU %d HBM", (int)dev);
+        } else {
+            bw = read_bandwidth(threads);
+            snprintf(what, sizeof what, "host, %d threads", threads);
+        }
         const double eff = (double)info.weight_bytes * tg_mean / 1e9;
-        printf("\nmemory read bandwidth (%d threads, measured now): %.1f GB/s; decode reads the weights once per "
-               "token: %.2f GB/s effective = %.0f%% of it\n", threads, bw, eff, bw > 0 ? 100.0 * eff / bw : 0.0);
+        printf("\nmemory read bandwidth (%s, measured now): %.1f GB/s; decode reads the weights once per "
+               "token: %.2f GB/s effective = %.0f%% of it\n", what, bw, eff, bw > 0 ? 100.0 * eff / bw : 0.0);
     }
     free(toks);
     free(v);

@@ -127,6 +127,9 @@ int imp_cli_gen_flag(cli_gen_opts *o, int argc, char **argv, int *i) {
         o->quiet = true;
         return 1;
     }
+    if (!strcmp(a, "--no-cuda-graphs")) {
+        return add_assign(o, a, "runtime.cuda_graphs", "false", IMP_CFG_FROM_FLAG) < 0 ? -1 : 1;
+    }
     if (!strcmp(a, "--bench")) {
         o->bench = true;
         return 1;
@@ -258,6 +261,7 @@ ImpConfig imp_cli_context_config(const cli_gen_opts *o) {
     cfg.max_batch = o->cfg.v.runtime.max_batch;
     cfg.kv_block_size = o->cfg.v.kv_cache.block_size;
     cfg.device = o->device;
+    cfg.cuda_graphs = o->cfg.v.runtime.cuda_graphs ? 1 : 0;
     cfg.kv_type = !strcmp(o->cfg.v.kv_cache.type, "f32") ? IMP_KV_F32 : IMP_KV_F16;
     return cfg;
 }

@@ -178,7 +178,8 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
 }
 
 /* out[t, h] = the splits' partial outputs rescaled to their common max and normalised. Every
- * split of every (t, h) row was written (an empty split as m = -inf, l = 0). */
+ * split of every (t, h) row was written by the one block that owns it (a split past the row's
+ * keys as m = -inf, l = 0, output 0). */
 __global__ void attn_combine_k(const float *part_o, const float2 *part_ml, int n_split, int T, int H, int D, float *out,
                                int64_t ldo) {
     const int t = blockIdx.x, h = blockIdx.y;
@@ -199,12 +200,6 @@ __global__ void attn_combine_k(const float *part_o, const float2 *part_ml, int n
         }
         out[(int64_t)t * ldo + (int64_t)h * D + d] = o * inv;
     }
-}
-
-/* Empty splits still owe their rows a (m = -inf, l = 0) record: written up front. */
-__global__ void attn_clear_ml_k(float2 *part_ml, int64_t n) {
-    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) part_ml[i] = make_float2(-INFINITY, 0.0f);
 }
 
 template <typename KV, int DPL> static void *attn_fn(void) { return (void *)attn_k<KV, DPL>; }
@@ -238,6 +233,7 @@ imp_status imp_cuda_attention_init(imp_cuda *c) {
 
 imp_status imp_cuda_attention(imp_backend *be, const imp_tensor *q, const imp_kv_store *kv, int layer,
                               const imp_batch *batch, const imp_attn_params *ap, imp_tensor *out) {
+    IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
     const imp_cuda_step *st = &c->step;
     if (ap->n_head_kv <= 0 || ap->n_head % ap->n_head_kv || layer < 0 || layer >= kv->n_layer ||
@@ -289,8 +285,11 @@ imp_status imp_cuda_attention(imp_backend *be, const imp_tensor *q, const imp_kv
     int split = 1;
     if (ctas < c->sm_count) {
         split = (int)((2 * c->sm_count + ctas - 1) / ctas);
-        const int by_len = (max_len + 255) / 256; /* at least 256 keys per split */
-        if (split > by_len) split = by_len;
+        /* Decode (one token per sequence) may be replayed from a graph at any context length,
+         * so its split count depends on the shape only; splits past the keys exit at once.
+         * Otherwise at least 256 keys per split. */
+        const int by_len = (max_len + 255) / 256;
+        if (st->n_runs != batch->n_tokens && split > by_len) split = by_len;
         if (split > ATT_MAX_SPLIT) split = ATT_MAX_SPLIT;
         if (split < 1) split = 1;
     }
@@ -304,8 +303,6 @@ imp_status imp_cuda_attention(imp_backend *be, const imp_tensor *q, const imp_kv
         if (s != IMP_OK) return s;
         a.part_o = (float *)c->attn.p;
         a.part_ml = (float2 *)((char *)c->attn.p + o_bytes);
-        attn_clear_ml_k<<<imp_cuda_blocks((int64_t)split * rows, 256), 256, 0, c->stream>>>(a.part_ml, (int64_t)split * rows);
-        CUDA_LAUNCHED();
     }
     const dim3 grid((unsigned)(st->n_runs * a.n_sub), (unsigned)(a.Hkv * a.n_hchunks), (unsigned)split);
     const attn_launch_fn *fns = kv->type == IMP_TYPE_F16 ? k_attn_f16 : k_attn_f32;

@@ -56,6 +56,12 @@ imp_cuda_wq imp_cuda_wq_of(const imp_tensor *w) {
 
 imp_status imp_cuda_buf_reserve(imp_cuda *c, imp_cuda_buf *b, size_t bytes) {
     if (b->size >= bytes) return IMP_OK;
+    if (c->capturing) {
+        c->capture_failed = true;
+        return IMP_ERR_DEVICE;
+    }
+    c->epoch++;
+    c->gen++; /* contents are not kept */
     CUDA_TRY(cudaStreamSynchronize(c->stream));
     if (b->p) CUDA_TRY(cudaFree(b->p));
     b->p = NULL;
@@ -80,6 +86,9 @@ static void cuda_free(imp_backend *be) {
     buf_free(&c->wdq);
     buf_free(&c->attn);
     buf_free(&c->blasws);
+    for (int i = 0; i < IMP_CUDA_GRAPHS; i++) {
+        if (c->graphs[i].exec) cudaGraphExecDestroy(c->graphs[i].exec);
+    }
     if (c->step.dev) cudaFree(c->step.dev);
     if (c->step.host) cudaFreeHost(c->step.host);
     if (c->blas) cublasDestroy(c->blas);
@@ -88,6 +97,7 @@ static void cuda_free(imp_backend *be) {
 }
 
 static void *cuda_alloc(imp_backend *be, size_t bytes, imp_error *err) {
+    IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
     void *p = NULL;
     if (bytes == 0) bytes = 1;
@@ -104,6 +114,7 @@ static void *cuda_alloc(imp_backend *be, size_t bytes, imp_error *err) {
 }
 
 static void cuda_dealloc(imp_backend *be, void *p) {
+    IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
     if (!p) return;
     cudaStreamSynchronize(c->stream); /* queued work may still use it */
@@ -122,6 +133,7 @@ static imp_status copy(imp_cuda *c, void *dst, const void *src, size_t bytes, cu
 }
 
 static imp_status cuda_upload(imp_backend *be, void *dst, const void *src, size_t bytes, imp_error *err) {
+    IMP_CUDA_WRITES(be);
     return copy((imp_cuda *)be, dst, src, bytes, cudaMemcpyHostToDevice, err);
 }
 
@@ -159,6 +171,7 @@ static imp_status upload_split_rows(imp_cuda *c, const imp_tensor *src, uint8_t 
 }
 
 static imp_status cuda_upload_weight(imp_backend *be, const imp_tensor *src, imp_tensor *dst, imp_error *err) {
+    IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
     memset(dst, 0, sizeof *dst);
     const imp_type_traits *tr = imp_type_get(src->type);
@@ -207,75 +220,54 @@ static imp_status cuda_upload_weight(imp_backend *be, const imp_tensor *src, imp
 }
 
 static void cuda_free_weight(imp_backend *be, imp_tensor *w) {
+    IMP_CUDA_WRITES(be);
     if (w->data) cuda_dealloc(be, w->data);
     memset(w, 0, sizeof *w);
 }
 
 /* ---- the step's batch -------------------------------------------------------------------------- */
 
-static imp_status cuda_begin_step(imp_backend *be, const imp_batch *b, const int32_t *out_rows, int32_t n_out,
-                                  const int32_t **token_ids, const int32_t **out_ids, imp_error *err) {
-    imp_cuda *c = (imp_cuda *)be;
-    imp_cuda_step *s = &c->step;
-    const int32_t T = b->n_tokens;
+/* Words of staging a step needs (see imp_cuda_step). */
+static size_t step_words(const imp_batch *b, int32_t n_out) {
     int64_t n_blk = 0;
     for (int32_t i = 0; i < b->n_seqs; i++) n_blk += b->seqs[i].n_blocks;
-    /* token, pos, seq, slot; out; blk_off; blocks; runs (at most T of 3) */
-    const size_t need = (size_t)4 * T + (size_t)n_out + (size_t)b->n_seqs + 1 + (size_t)n_blk + (size_t)3 * T;
-    if (need > s->cap) {
-        const size_t cap = need + need / 2 + 1024;
-        if (s->dev) cudaFree(s->dev);
-        if (s->host) cudaFreeHost(s->host);
-        s->dev = s->host = NULL;
-        s->cap = 0;
-        cudaError_t e = cudaMalloc((void **)&s->dev, cap * sizeof(int32_t));
-        if (e == cudaSuccess) e = cudaMallocHost((void **)&s->host, cap * sizeof(int32_t));
-        if (e != cudaSuccess) {
-            return imp_error_set(err, IMP_ERR_NOMEM, "GPU %d: step buffers of %zu bytes: %s", c->device,
-                                 cap * sizeof(int32_t), cudaGetErrorString(e));
-        }
-        s->cap = cap;
-    } else {
-        /* the previous step's copy from the staging buffer must be done before it is rewritten */
-        cudaError_t e = cudaStreamSynchronize(c->stream);
-        if (e != cudaSuccess) return imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: %s", c->device, cudaGetErrorString(e));
-    }
+    return (size_t)7 * (size_t)b->n_tokens + (size_t)n_out + (size_t)b->n_seqs + 1 + (size_t)n_blk;
+}
+
+/* Writes the step into the staging buffer (which must hold step_words) and points c->step's
+ * device pointers at the matching places. */
+static void step_stage(imp_cuda *c, const imp_batch *b, const int32_t *out_rows, int32_t n_out) {
+    imp_cuda_step *s = &c->step;
+    const int32_t T = b->n_tokens;
     int32_t *h = s->host;
-    size_t at = 0;
-    memcpy(h + at, b->token, (size_t)T * sizeof(int32_t)), at += (size_t)T;
-    memcpy(h + at, b->pos, (size_t)T * sizeof(int32_t)), at += (size_t)T;
-    memcpy(h + at, b->seq, (size_t)T * sizeof(int32_t)), at += (size_t)T;
-    memcpy(h + at, b->slot, (size_t)T * sizeof(int32_t)), at += (size_t)T;
-    if (n_out > 0) memcpy(h + at, out_rows, (size_t)n_out * sizeof(int32_t));
-    at += (size_t)n_out;
-    const size_t blk_off = at;
-    at += (size_t)b->n_seqs + 1;
+    const size_t o_pos = (size_t)T, o_seq = 2 * (size_t)T, o_slot = 3 * (size_t)T, o_out = 4 * (size_t)T;
+    const size_t o_blk_off = o_out + (size_t)n_out, o_runs = o_blk_off + (size_t)b->n_seqs + 1;
+    const size_t o_blocks = o_runs + 3 * (size_t)T;
+    memcpy(h, b->token, (size_t)T * sizeof(int32_t));
+    memcpy(h + o_pos, b->pos, (size_t)T * sizeof(int32_t));
+    memcpy(h + o_seq, b->seq, (size_t)T * sizeof(int32_t));
+    memcpy(h + o_slot, b->slot, (size_t)T * sizeof(int32_t));
+    if (n_out > 0) memcpy(h + o_out, out_rows, (size_t)n_out * sizeof(int32_t));
     int32_t o = 0;
     for (int32_t i = 0; i < b->n_seqs; i++) {
-        h[blk_off + (size_t)i] = o;
-        memcpy(h + at + o, b->seqs[i].blocks, (size_t)b->seqs[i].n_blocks * sizeof(int32_t));
+        h[o_blk_off + (size_t)i] = o;
+        memcpy(h + o_blocks + o, b->seqs[i].blocks, (size_t)b->seqs[i].n_blocks * sizeof(int32_t));
         o += b->seqs[i].n_blocks;
     }
-    h[blk_off + (size_t)b->n_seqs] = o;
-    const size_t blocks = at;
-    at += (size_t)o;
-    const size_t runs = at;
+    h[o_blk_off + (size_t)b->n_seqs] = o;
     int32_t n_runs = 0, max_run = 0;
     for (int32_t t = 0; t < T; t++) {
-        int32_t *r = h + runs + 3 * (size_t)(n_runs - 1);
+        int32_t *r = h + o_runs + 3 * (size_t)(n_runs - 1);
         if (n_runs > 0 && b->seq[t] == r[2] && b->pos[t] == b->pos[t - 1] + 1 && r[1] < IMP_CUDA_RUN_MAX) {
             r[1]++;
         } else {
-            r = h + runs + 3 * (size_t)n_runs++;
+            r = h + o_runs + 3 * (size_t)n_runs++;
             r[0] = t;
             r[1] = 1;
             r[2] = b->seq[t];
         }
         if (r[1] > max_run) max_run = r[1];
     }
-    at += (size_t)3 * n_runs;
-    cudaError_t e = cudaMemcpyAsync(s->dev, h, at * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
-    if (e != cudaSuccess) return imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: step copy: %s", c->device, cudaGetErrorString(e));
     s->b = b;
     s->n_tokens = T;
     s->n_out = n_out;
@@ -283,15 +275,132 @@ static imp_status cuda_begin_step(imp_backend *be, const imp_batch *b, const int
     s->n_runs = n_runs;
     s->max_run = max_run;
     s->token = s->dev;
-    s->pos = s->dev + T;
-    s->seq = s->dev + 2 * (size_t)T;
-    s->slot = s->dev + 3 * (size_t)T;
-    s->out = s->dev + 4 * (size_t)T;
-    s->blk_off = s->dev + blk_off;
-    s->blocks = s->dev + blocks;
-    s->runs = s->dev + runs;
+    s->pos = s->dev + o_pos;
+    s->seq = s->dev + o_seq;
+    s->slot = s->dev + o_slot;
+    s->out = s->dev + o_out;
+    s->blk_off = s->dev + o_blk_off;
+    s->runs = s->dev + o_runs;
+    s->blocks = s->dev + o_blocks;
+}
+
+static imp_status cuda_begin_step(imp_backend *be, const imp_batch *b, const int32_t *out_rows, int32_t n_out,
+                                  const int32_t **token_ids, const int32_t **out_ids, imp_error *err) {
+    IMP_CUDA_WRITES(be);
+    imp_cuda *c = (imp_cuda *)be;
+    imp_cuda_step *s = &c->step;
+    const size_t need = step_words(b, n_out);
+    if (need > s->cap) {
+        if (c->capturing) {
+            c->capture_failed = true;
+            return imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: step buffers grew while recording a graph", c->device);
+        }
+        const size_t cap = need + need / 2 + 1024;
+        cudaStreamSynchronize(c->stream);
+        if (s->dev) cudaFree(s->dev);
+        if (s->host) cudaFreeHost(s->host);
+        s->dev = s->host = NULL;
+        s->cap = 0;
+        c->epoch++;
+        cudaError_t e = cudaMalloc((void **)&s->dev, cap * sizeof(int32_t));
+        if (e == cudaSuccess) e = cudaMallocHost((void **)&s->host, cap * sizeof(int32_t));
+        if (e != cudaSuccess) {
+            return imp_error_set(err, IMP_ERR_NOMEM, "GPU %d: step buffers of %zu bytes: %s", c->device,
+                                 cap * sizeof(int32_t), cudaGetErrorString(e));
+        }
+        s->cap = cap;
+    } else if (!c->capturing) {
+        /* the previous step's copy from the staging buffer must be done before it is rewritten */
+        cudaError_t e = cudaStreamSynchronize(c->stream);
+        if (e != cudaSuccess) return imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: %s", c->device, cudaGetErrorString(e));
+    }
+    step_stage(c, b, out_rows, n_out);
+    /* the whole buffer: a recorded copy then also carries longer block tables later */
+    cudaError_t e = cudaMemcpyAsync(s->dev, s->host, s->cap * sizeof(int32_t), cudaMemcpyHostToDevice, c->stream);
+    if (e != cudaSuccess) return imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: step copy: %s", c->device, cudaGetErrorString(e));
     *token_ids = s->token;
     *out_ids = s->out;
+    return IMP_OK;
+}
+
+/* ---- CUDA graphs ------------------------------------------------------------------------------ */
+
+static imp_cuda_graph *graph_find(imp_cuda *c, uint64_t key, bool add) {
+    imp_cuda_graph *free_slot = NULL;
+    for (int i = 0; i < IMP_CUDA_GRAPHS; i++) {
+        if (c->graphs[i].key == key) return &c->graphs[i];
+        if (!c->graphs[i].key && !free_slot) free_slot = &c->graphs[i];
+    }
+    if (add && free_slot) {
+        memset(free_slot, 0, sizeof *free_slot);
+        free_slot->key = key;
+    }
+    return add ? free_slot : NULL;
+}
+
+static imp_status cuda_graph_replay(imp_backend *be, uint64_t key, const imp_batch *b, const int32_t *out_rows,
+                                    int32_t n_out, bool *done, imp_error *err) {
+    imp_cuda *c = (imp_cuda *)be;
+    *done = false;
+    imp_cuda_graph *g = key ? graph_find(c, key, false) : NULL;
+    if (!g || !g->exec) return IMP_OK;
+    if (g->epoch != c->epoch || step_words(b, n_out) > c->step.cap) { /* buffers moved: record again */
+        cudaGraphExecDestroy(g->exec);
+        g->exec = NULL;
+        g->seen = 1;
+        return IMP_OK;
+    }
+    cudaError_t e = cudaStreamSynchronize(c->stream); /* the staging buffer is free */
+    if (e == cudaSuccess) {
+        step_stage(c, b, out_rows, n_out);
+        e = cudaGraphLaunch(g->exec, c->stream);
+    }
+    if (e != cudaSuccess) return imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: graph launch: %s", c->device, cudaGetErrorString(e));
+    *done = true;
+    return IMP_OK;
+}
+
+static imp_status cuda_graph_begin(imp_backend *be, uint64_t key, bool *capturing, imp_error *err) {
+    imp_cuda *c = (imp_cuda *)be;
+    *capturing = false;
+    imp_cuda_graph *g = key ? graph_find(c, key, true) : NULL;
+    if (!g || ++g->seen < 2) return IMP_OK; /* the first run sizes every buffer */
+    cudaError_t e = cudaStreamBeginCapture(c->stream, cudaStreamCaptureModeThreadLocal);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: graph capture: %s", c->device, cudaGetErrorString(e));
+    }
+    c->capturing = true;
+    c->capture_failed = false;
+    *capturing = true;
+    return IMP_OK;
+}
+
+static imp_status cuda_graph_end(imp_backend *be, uint64_t key, bool ok, bool *launched, imp_error *err) {
+    imp_cuda *c = (imp_cuda *)be;
+    *launched = false;
+    cudaGraph_t graph = NULL;
+    cudaError_t e = cudaStreamEndCapture(c->stream, &graph);
+    c->capturing = false;
+    imp_cuda_graph *g = graph_find(c, key, false);
+    if (e != cudaSuccess || !ok || c->capture_failed || !graph || !g) {
+        cudaGetLastError(); /* an invalidated capture leaves a sticky-free error behind */
+        if (graph) cudaGraphDestroy(graph);
+        if (g) g->seen = 0; /* try again later */
+        return IMP_OK;
+    }
+    if (g->exec) cudaGraphExecDestroy(g->exec);
+    g->exec = NULL;
+    e = cudaGraphInstantiate(&g->exec, graph, 0);
+    cudaGraphDestroy(graph);
+    if (e == cudaSuccess) e = cudaGraphLaunch(g->exec, c->stream);
+    if (e != cudaSuccess) {
+        if (g->exec) cudaGraphExecDestroy(g->exec);
+        g->exec = NULL;
+        return imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: graph: %s", c->device, cudaGetErrorString(e));
+    }
+    g->epoch = c->epoch;
+    *launched = true;
     return IMP_OK;
 }
 
@@ -323,6 +432,9 @@ static const imp_backend_ops k_cuda_ops = {
     .attention = imp_cuda_attention,
     .softcap = imp_cuda_softcap,
     .sync = cuda_sync,
+    .graph_replay = cuda_graph_replay,
+    .graph_begin = cuda_graph_begin,
+    .graph_end = cuda_graph_end,
 };
 
 extern "C" imp_status imp_device_mem_info(int device, size_t *free_bytes, size_t *total_bytes, imp_error *err) {

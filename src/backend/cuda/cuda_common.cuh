@@ -57,9 +57,11 @@ extern "C" {
 
 /* The device copy of one step's batch (begin_step): a single int32 allocation holding, in
  * order, token[T], pos[T], seq[T], slot[T], out[n_out], blk_off[n_seqs + 1] (each sequence's
- * first entry in blocks), blocks[...] (the block tables, concatenated) and runs[3 * n_runs]
- * (maximal stretches of consecutive tokens of one sequence, at most IMP_CUDA_RUN_MAX tokens:
- * first token, token count, sequence). */
+ * first entry in blocks), runs[3 * T] (maximal stretches of consecutive tokens of one
+ * sequence, at most IMP_CUDA_RUN_MAX tokens: first token, token count, sequence) and last
+ * blocks[...] (the block tables, concatenated). Every offset depends only on T, n_out and
+ * n_seqs, and the whole staging buffer is copied, so a recorded step (a CUDA graph) stays
+ * valid as block tables grow. */
 #define IMP_CUDA_RUN_MAX 64
 
 typedef struct imp_cuda_step {
@@ -76,6 +78,15 @@ typedef struct imp_cuda_buf {
     size_t size;
 } imp_cuda_buf;
 
+#define IMP_CUDA_GRAPHS 64 /* recorded steps kept (one per decode batch size) */
+
+typedef struct imp_cuda_graph {
+    uint64_t key;   /* 0: free */
+    int seen;       /* sightings of the key (recording starts at the second) */
+    uint32_t epoch; /* imp_cuda.epoch when recorded                          */
+    cudaGraphExec_t exec;
+} imp_cuda_graph;
+
 typedef struct imp_cuda {
     imp_backend base;
     int device;
@@ -88,10 +99,28 @@ typedef struct imp_cuda {
     imp_cuda_buf wdq;   /* a chunk of a weight dequantized to F16 for a cuBLAS GEMM       */
     imp_cuda_buf attn;  /* split-K attention partials                                    */
     imp_cuda_buf blasws; /* cuBLAS workspace                                               */
+    bool capturing;      /* the stream is recording a graph: nothing may allocate or wait  */
+    bool capture_failed; /* something during this recording needed to                    */
+    uint32_t epoch;      /* bumped whenever a buffer a graph may point into moves          */
+    imp_cuda_graph graphs[IMP_CUDA_GRAPHS];
+    /* What c->act holds, so that matmuls sharing an input (q, k, v; gate, up) quantize it
+     * once: valid while gen is unchanged. Every op that may write device memory other than
+     * matmul bumps gen (IMP_CUDA_WRITES); a matmul bumps it when its output overlaps x. */
+    uint64_t gen;
+    struct {
+        const void *x;
+        int64_t ne0, ne1;
+        size_t nb1;
+        int what;
+        uint64_t gen;
+    } act_of;
 } imp_cuda;
 
+/* At the top of every op that may write device memory, except matmul. */
+#define IMP_CUDA_WRITES(be) (((imp_cuda *)(be))->gen++)
+
 /* Grows b to at least bytes (synchronizing the stream first: queued work may still read the
- * old buffer). */
+ * old buffer). While a graph is being recorded, growing fails the recording instead. */
 imp_status imp_cuda_buf_reserve(imp_cuda *c, imp_cuda_buf *b, size_t bytes);
 
 /* The body/head split of a quantized type's block (see the top of this file); false for

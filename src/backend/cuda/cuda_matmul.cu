@@ -9,8 +9,9 @@
  *                    weights once for up to MMV_COLS activation rows, int8 dp4a dot products
  *                    against the quantized activations (the integer sums equal the CPU's)
  *   larger M         tensor-core GEMM through cuBLAS: quantized weights are dequantized to
- *                    F16 in chunks of rows, activations converted to F16 (BF16 for BF16
- *                    weights, F32 stays F32)
+ *                    F16 in chunks of rows and multiplied with the quantized activations'
+ *                    values d*q in F16 (so both paths, and the CPU, multiply the same
+ *                    numbers); F16 / BF16 / F32 weights take x in their own type
  *
  * Letters: M activation rows, N weight rows (outputs), K the shared dimension.
  */
@@ -42,8 +43,10 @@ static __device__ __forceinline__ float warp_max(float v) {
 /* ---- activation quantization ----------------------------------------------------------------- */
 
 /* Q8_0 / Q8_1 (SUM): one warp per 32 elements, as the CPU's leg_quantize_q8_ref. qa [M][K]
- * int8, meta [M][K/32] {fp16-rounded d, fp16-rounded d*sum(q) (Q8_1) or 0, 0, 0}. */
-template <bool SUM>
+ * int8, meta [M][K/32] {fp16-rounded d, fp16-rounded d*sum(q) (Q8_1) or 0, 0, 0}. With DQ the
+ * output is instead the dequantized values d*q as F16 [M][K] (in qa's place): the GEMM path
+ * then multiplies the same activation values the integer kernels and the CPU use. */
+template <bool SUM, bool DQ>
 __global__ void act_q8_32(const float *x, int64_t ldx, int64_t K, int8_t *qa, float4 *meta) {
     const int lane = threadIdx.x & 31;
     const int64_t g = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, m = blockIdx.y;
@@ -56,6 +59,10 @@ __global__ void act_q8_32(const float *x, int64_t ldx, int64_t K, int8_t *qa, fl
     if (!(t >= -127.0f)) t = t < -127.0f ? -127.0f : 0.0f; /* NaN -> 0 */
     if (t > 127.0f) t = 127.0f;
     const int q = (int)roundf(t);
+    if (DQ) {
+        ((__half *)qa)[m * K + g * 32 + lane] = __float2half_rn(__half2float(__float2half_rn(d)) * (float)q);
+        return;
+    }
     qa[m * K + g * 32 + lane] = (int8_t)q;
     const int sum = SUM ? warp_sum_i(q) : 0;
     if (lane == 0) {
@@ -67,7 +74,8 @@ __global__ void act_q8_32(const float *x, int64_t ldx, int64_t K, int8_t *qa, fl
 
 /* Q8_K: one block of 256 threads per 256 elements, as the CPU's kq_quantize_q8_K_row: iscale =
  * -127/max with max the first element of largest magnitude. meta per unit of 32: {d, d*sum of
- * the first 16 codes, d*sum of the second 16, 0}. */
+ * the first 16 codes, d*sum of the second 16, 0}. DQ: d*q as F16, as in act_q8_32. */
+template <bool DQ>
 __global__ void act_q8_K(const float *x, int64_t ldx, int64_t K, int8_t *qa, float4 *meta) {
     __shared__ float s_amax[8];
     __shared__ int s_idx[8];
@@ -98,6 +106,10 @@ __global__ void act_q8_K(const float *x, int64_t ldx, int64_t K, int8_t *qa, flo
         q = __float2int_rn(iscale * v);
         q = q < -128 ? -128 : (q > 127 ? 127 : q);
         d = 1.0f / iscale;
+    }
+    if (DQ) {
+        ((__half *)qa)[m * K + i0 + tid] = __float2half_rn(d * (float)q);
+        return;
     }
     qa[m * K + i0 + tid] = (int8_t)q;
     /* sums of 16 codes: lanes 0-15 and 16-31 of each warp */
@@ -285,27 +297,55 @@ static int act_kind(imp_type t) {
     }
 }
 
-/* Quantizes x [M, K] into c->act for weight type t; *qa and *meta point into it. */
-static imp_status quantize_act(imp_cuda *c, const imp_tensor *x, imp_type t, const int8_t **qa, const float4 **meta) {
+/* True when c->act already holds x prepared as `what` (and records that it will otherwise). */
+static bool act_cached(imp_cuda *c, const imp_tensor *x, int what) {
+    if (c->act_of.gen == c->gen && c->act_of.x == x->data && c->act_of.ne0 == x->ne0 && c->act_of.ne1 == x->ne1 &&
+        c->act_of.nb1 == x->nb1 && c->act_of.what == what) {
+        return true;
+    }
+    c->act_of.x = x->data;
+    c->act_of.ne0 = x->ne0;
+    c->act_of.ne1 = x->ne1;
+    c->act_of.nb1 = x->nb1;
+    c->act_of.what = what;
+    c->act_of.gen = c->gen;
+    return false;
+}
+
+/* Quantizes x [M, K] into c->act for weight type t; *qa and *meta point into it. dq: F16
+ * values d*q at *qa instead (no meta). */
+static imp_status quantize_act(imp_cuda *c, const imp_tensor *x, imp_type t, bool dq, const int8_t **qa,
+                               const float4 **meta) {
     const int64_t M = x->ne1, K = x->ne0, ldx = (int64_t)(x->nb1 / sizeof(float));
-    const size_t qbytes = ((size_t)M * (size_t)K + 255) & ~(size_t)255;
+    const size_t qbytes = ((size_t)M * (size_t)K * (dq ? 2 : 1) + 255) & ~(size_t)255;
     imp_status st = imp_cuda_buf_reserve(c, &c->act, qbytes + (size_t)M * (size_t)(K / 32) * sizeof(float4));
     if (st != IMP_OK) return st;
     int8_t *q = (int8_t *)c->act.p;
     float4 *mt = (float4 *)((char *)c->act.p + qbytes);
     const int kind = act_kind(t);
-    if (kind == ACT_Q8_K) {
-        act_q8_K<<<dim3((unsigned)(K / 256), (unsigned)M), 256, 0, c->stream>>>((const float *)x->data, ldx, K, q, mt);
-    } else if (kind == ACT_Q8_1) {
-        act_q8_32<true><<<dim3(imp_cuda_blocks(K / 32, 8), (unsigned)M), 256, 0, c->stream>>>((const float *)x->data, ldx, K, q, mt);
-    } else {
-        act_q8_32<false><<<dim3(imp_cuda_blocks(K / 32, 8), (unsigned)M), 256, 0, c->stream>>>((const float *)x->data, ldx, K, q, mt);
-    }
-    CUDA_LAUNCHED();
     *qa = q;
     *meta = mt;
+    if (act_cached(c, x, kind | (dq ? 4 : 0))) return IMP_OK;
+    const float *xd = (const float *)x->data;
+    const dim3 g256((unsigned)(K / 256), (unsigned)M), g32(imp_cuda_blocks(K / 32, 8), (unsigned)M);
+    if (kind == ACT_Q8_K) {
+        if (dq) act_q8_K<true><<<g256, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
+        else act_q8_K<false><<<g256, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
+    } else if (kind == ACT_Q8_1) {
+        if (dq) act_q8_32<true, true><<<g32, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
+        else act_q8_32<true, false><<<g32, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
+    } else {
+        if (dq) act_q8_32<false, true><<<g32, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
+        else act_q8_32<false, false><<<g32, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
+    }
+    CUDA_LAUNCHED();
     return IMP_OK;
 }
+
+/* act_cached's tag of an activation copy converted to W (the quantized ones use 0..6). */
+template <typename W> struct act_tag;
+template <> struct act_tag<__half> { static const int v = 8; };
+template <> struct act_tag<__nv_bfloat16> { static const int v = 9; };
 
 /* x [M, K] F32 -> contiguous [M][K] of type W in c->act. */
 template <typename W>
@@ -313,10 +353,11 @@ static imp_status convert_act(imp_cuda *c, const imp_tensor *x, const W **out) {
     const int64_t M = x->ne1, K = x->ne0;
     imp_status st = imp_cuda_buf_reserve(c, &c->act, (size_t)M * (size_t)K * sizeof(W));
     if (st != IMP_OK) return st;
+    *out = (const W *)c->act.p;
+    if (act_cached(c, x, act_tag<W>::v)) return IMP_OK;
     const unsigned gx = imp_cuda_blocks(K, 256) < 64 ? imp_cuda_blocks(K, 256) : 64;
     act_convert<W><<<dim3(gx, (unsigned)M), 256, 0, c->stream>>>((const float *)x->data, (int64_t)(x->nb1 / 4), K, (W *)c->act.p);
     CUDA_LAUNCHED();
-    *out = (const W *)c->act.p;
     return IMP_OK;
 }
 
@@ -417,8 +458,16 @@ static imp_status matmul_gemm(imp_cuda *c, const imp_tensor *x, const imp_tensor
         return gemm(c, w->data, w->type, K, N, xb, K, M, K, yd, ldy);
     }
     const __half *xh;
-    if ((st = convert_act(c, x, &xh)) != IMP_OK) return st;
-    if (w->type == IMP_TYPE_F16) return gemm(c, w->data, w->type, K, N, xh, K, M, K, yd, ldy);
+    if (w->type == IMP_TYPE_F16) {
+        if ((st = convert_act(c, x, &xh)) != IMP_OK) return st;
+        return gemm(c, w->data, w->type, K, N, xh, K, M, K, yd, ldy);
+    }
+    /* quantized weights: the activations' quantized values (as the CPU and the integer kernels
+     * see them), exactly representable in F16 up to its rounding */
+    const int8_t *xq;
+    const float4 *unused;
+    if ((st = quantize_act(c, x, w->type, true, &xq, &unused)) != IMP_OK) return st;
+    xh = (const __half *)xq;
     int64_t chunk = (int64_t)(WDQ_CHUNK_BYTES / ((size_t)K * sizeof(__half)));
     if (chunk > N) chunk = N;
     if (chunk < 1) chunk = 1;
@@ -452,7 +501,7 @@ static imp_status matmul_mmv(imp_cuda *c, const imp_tensor *x, const imp_tensor 
     }
     const int8_t *qa;
     const float4 *meta;
-    if ((st = quantize_act(c, x, w->type, &qa, &meta)) != IMP_OK) return st;
+    if ((st = quantize_act(c, x, w->type, false, &qa, &meta)) != IMP_OK) return st;
     const imp_cuda_wq q = imp_cuda_wq_of(w);
     switch (w->type) {
 #define X(t) \
@@ -463,8 +512,23 @@ static imp_status matmul_mmv(imp_cuda *c, const imp_tensor *x, const imp_tensor 
     }
 }
 
+/* Whether y's rows overlap x's (then x's prepared copy is stale after this matmul). */
+static bool overlaps(const imp_tensor *x, const imp_tensor *y) {
+    const char *x0 = (const char *)x->data, *x1 = x0 + (size_t)x->ne1 * x->nb1;
+    const char *y0 = (const char *)y->data, *y1 = y0 + (size_t)y->ne1 * y->nb1;
+    return x0 < y1 && y0 < x1;
+}
+
+static imp_status matmul_run(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, imp_tensor *y);
+
 imp_status imp_cuda_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor *w, imp_tensor *y) {
     imp_cuda *c = (imp_cuda *)be;
+    const imp_status st = matmul_run(c, x, w, y);
+    if (st != IMP_OK || overlaps(x, y)) c->gen++;
+    return st;
+}
+
+static imp_status matmul_run(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, imp_tensor *y) {
     const imp_type_traits *tr = imp_type_get(w->type);
     if (!tr || !tr->dequantize || x->type != IMP_TYPE_F32 || y->type != IMP_TYPE_F32 || x->ne0 != w->ne0 ||
         y->ne0 != w->ne1 || y->ne1 != x->ne1 || w->ne0 % tr->block_size != 0 || x->nb1 % sizeof(float) ||
@@ -497,6 +561,7 @@ static imp_status get_rows_f_launch(imp_cuda *c, const imp_tensor *w, const int3
 }
 
 imp_status imp_cuda_get_rows(imp_backend *be, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y) {
+    IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
     const imp_type_traits *tr = imp_type_get(w->type);
     if (!tr || !tr->dequantize || y->type != IMP_TYPE_F32 || y->ne0 != w->ne0 || y->ne1 != n || n < 0) {

@@ -43,6 +43,7 @@ __global__ void rms_norm_k(const float *x, int64_t ldx, const float *w, float *y
 
 imp_status imp_cuda_rms_norm(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps, bool one_plus_w,
                              imp_tensor *y) {
+    IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
     if (!same_shape(x, y) || w->type != IMP_TYPE_F32 || w->ne0 != x->ne0) return IMP_ERR_INTERNAL;
     if (x->ne1 == 0) return IMP_OK;
@@ -92,6 +93,7 @@ static imp_status ew(imp_cuda *c, const imp_tensor *a, const imp_tensor *b, int6
 }
 
 imp_status imp_cuda_add(imp_backend *be, const imp_tensor *a, const imp_tensor *b, imp_tensor *y) {
+    IMP_CUDA_WRITES(be);
     if (!same_shape(a, y) || b->type != IMP_TYPE_F32 || b->ne0 != a->ne0 || (b->ne1 != a->ne1 && b->ne1 != 1) ||
         b->nb1 % sizeof(float)) {
         return IMP_ERR_INTERNAL;
@@ -100,16 +102,19 @@ imp_status imp_cuda_add(imp_backend *be, const imp_tensor *a, const imp_tensor *
 }
 
 imp_status imp_cuda_scale(imp_backend *be, const imp_tensor *x, float s, imp_tensor *y) {
+    IMP_CUDA_WRITES(be);
     if (!same_shape(x, y)) return IMP_ERR_INTERNAL;
     return ew<EW_SCALE>((imp_cuda *)be, x, NULL, 0, y, s);
 }
 
 imp_status imp_cuda_softcap(imp_backend *be, imp_tensor *x, float cap) {
+    IMP_CUDA_WRITES(be);
     if (x->type != IMP_TYPE_F32 || !(cap > 0.0f) || x->nb1 % sizeof(float)) return IMP_ERR_INTERNAL;
     return ew<EW_SOFTCAP>((imp_cuda *)be, x, NULL, 0, x, cap);
 }
 
 imp_status imp_cuda_glu(imp_backend *be, const imp_tensor *gate, const imp_tensor *up, imp_act act, imp_tensor *y) {
+    IMP_CUDA_WRITES(be);
     if (!same_shape(gate, up) || !same_shape(gate, y)) return IMP_ERR_INTERNAL;
     if (act == IMP_ACT_SILU) return ew<EW_SILU>((imp_cuda *)be, gate, up, ld(up), y, 0.0f);
     if (act == IMP_ACT_GELU_TANH) return ew<EW_GELU>((imp_cuda *)be, gate, up, ld(up), y, 0.0f);
@@ -189,6 +194,7 @@ __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t 
 imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap, imp_tensor *q,
                                   imp_tensor *k, const imp_tensor *v, const imp_batch *batch, imp_kv_store *kv,
                                   int layer) {
+    IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
     const int64_t S = (int64_t)kv->n_blocks * kv->block_size;
     if (rope->n_dims < 2 || rope->n_dims > 2 * ROPE_MAX_HALF || rope->n_dims > ap->head_dim || rope->n_dims % 2 ||
