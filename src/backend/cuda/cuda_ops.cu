@@ -21,7 +21,9 @@ static dim3 ew_grid(const imp_tensor *t) {
     return dim3(imp_cuda_blocks(t->ne0, EW_THREADS), (unsigned)gy);
 }
 
-/* ---- RMSNorm: one warp per row ---------------------------------------------------------------- */
+/* ---- RMSNorm: one warp per short row (per-head norms), one block per long row --------------- */
+
+#define NORM_BLOCK_MIN_C 512
 
 __global__ void rms_norm_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t R, int64_t C,
                            float eps, bool one_plus_w) {
@@ -41,12 +43,42 @@ __global__ void rms_norm_k(const float *x, int64_t ldx, const float *w, float *y
     }
 }
 
+/* One block of 256 per row: a warp alone would walk a 4096-wide row with one load in flight. */
+__global__ void rms_norm_row_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t C, float eps,
+                               bool one_plus_w) {
+    __shared__ double part[8];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const float *xr = x + (int64_t)blockIdx.x * ldx;
+    float *yr = y + (int64_t)blockIdx.x * ldy;
+    double ss = 0.0;
+#pragma unroll 4
+    for (int64_t i = tid; i < C; i += 256) ss += (double)(xr[i] * xr[i]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if (lane == 0) part[warp] = ss;
+    __syncthreads();
+    ss = 0.0;
+    for (int k = 0; k < 8; k++) ss += part[k];
+    const float s = 1.0f / sqrtf((float)(ss / (double)C) + eps);
+#pragma unroll 4
+    for (int64_t i = tid; i < C; i += 256) {
+        const float wi = one_plus_w ? 1.0f + w[i] : w[i];
+        yr[i] = __fmul_rn(__fmul_rn(xr[i], s), wi);
+    }
+}
+
 imp_status imp_cuda_rms_norm(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps, bool one_plus_w,
                              imp_tensor *y) {
     IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
     if (!same_shape(x, y) || w->type != IMP_TYPE_F32 || w->ne0 != x->ne0) return IMP_ERR_INTERNAL;
     if (x->ne1 == 0) return IMP_OK;
+    if (x->ne0 >= NORM_BLOCK_MIN_C) {
+        rms_norm_row_k<<<(unsigned)x->ne1, 256, 0, c->stream>>>((const float *)x->data, ld(x), (const float *)w->data,
+                                                                (float *)y->data, ld(y), x->ne0, eps, one_plus_w);
+        CUDA_LAUNCHED();
+        return IMP_OK;
+    }
     rms_norm_k<<<imp_cuda_blocks(x->ne1, 8), 256, 0, c->stream>>>((const float *)x->data, ld(x), (const float *)w->data,
                                                                  (float *)y->data, ld(y), x->ne1, x->ne0, eps, one_plus_w);
     CUDA_LAUNCHED();
@@ -135,19 +167,19 @@ template <typename KV> static __device__ __forceinline__ KV kv_from(float v);
 template <> __device__ __forceinline__ __half kv_from<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ float kv_from<float>(float v) { return v; }
 
-/* One block per token: the angles of its position into shared memory (the CPU's recurrence
- * theta_base *= theta_scale, so angles match), then every (head, pair) of q and k rotated,
- * k's rows and v's rows written to the token's pool slot. */
+/* One block per token: the angles of its position into shared memory, pair i by thread i (the
+ * CPU's recurrence theta_base *= theta_scale, repeated i times, so angles match), then every
+ * (head, pair) of q and k rotated, k's rows and v's rows written to the token's pool slot. */
 template <typename KV>
 __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t ldk, const float *v, int64_t ldv,
                           const int32_t *pos, const int32_t *slot, KV *kc, KV *vc, int64_t n_embd_kv) {
     __shared__ float cs[2 * ROPE_MAX_HALF];
     const int64_t t = blockIdx.x;
     const int half = a.n_dims / 2;
-    if (threadIdx.x == 0) {
-        /* the recurrence is sequential; n_dims/2 multiplications per token */
+    for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float tb = (float)pos[t];
-        for (int i = 0; i < half; i++) {
+        for (int j = 0; j < i; j++) tb *= a.theta_scale;
+        {
             const float extrap = a.ff ? tb / a.ff[i] : tb;
             const float interp = a.freq_scale * extrap;
             float theta = interp;
@@ -159,7 +191,6 @@ __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t 
             }
             cs[2 * i] = cosf(theta) * a.mscale;
             cs[2 * i + 1] = sinf(theta) * a.mscale;
-            tb *= a.theta_scale;
         }
     }
     __syncthreads();
