@@ -439,6 +439,12 @@ static const imp_backend_ops k_cuda_ops = {
 
 extern "C" imp_status imp_device_mem_info(int device, size_t *free_bytes, size_t *total_bytes, imp_error *err) {
     *free_bytes = *total_bytes = 0;
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) n = 0;
+    cudaGetLastError();
+    if (device < 0 || device >= n) {
+        return imp_error_set(err, IMP_ERR_INVALID_ARG, "GPU %d does not exist (%d device%s)", device, n, n == 1 ? "" : "s");
+    }
     cudaError_t e = cudaSetDevice(device);
     if (e == cudaSuccess) e = cudaMemGetInfo(free_bytes, total_bytes);
     if (e != cudaSuccess) {
