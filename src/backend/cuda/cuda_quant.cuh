@@ -131,14 +131,12 @@ template <> struct qunit<IMP_TYPE_Q8_0> {
     }
 };
 
+/* Q8_1 as a weight: Q8_0's layout with d, s in the head (s unused), and Q8_1 activations. */
 template <> struct qunit<IMP_TYPE_Q8_1> {
     static constexpr int QK = 32, ACT = ACT_Q8_1;
     static __device__ __forceinline__ void load(const uint8_t *b, const uint8_t *h, int u, int q[8], float sc[2],
                                                 float mn[2]) {
-        ld16(b, q);
-        ld16(b + 16, q + 4);
-        sc[0] = sc[1] = ld_f16(h);
-        mn[0] = mn[1] = 0.0f;
+        qunit<IMP_TYPE_Q8_0>::load(b, h, u, q, sc, mn);
     }
 };
 
