@@ -35,6 +35,12 @@ static __device__ __forceinline__ void ld16(const uint8_t *p, int v[4]) {
     v[0] = x.x, v[1] = x.y, v[2] = x.z, v[3] = x.w;
 }
 
+/* 32 bytes at a 16-aligned address as 8 ints. */
+static __device__ __forceinline__ void ld32(const uint8_t *p, int v[8]) {
+    ld16(p, v);
+    ld16(p + 16, v + 4);
+}
+
 /* Spreads bits 0..3 of x to bit 4 of bytes 0..3. */
 static __device__ __forceinline__ int bits_to_b4(uint32_t x) {
     return (int)(((x & 1u) << 4) | ((x & 2u) << 11) | ((x & 4u) << 18) | ((x & 8u) << 25));
@@ -48,6 +54,17 @@ static __device__ __forceinline__ int iq4_lookup(int x) {
     const uint32_t lo = __byte_perm(t0, t1, s), hi = __byte_perm(t2, t3, s);
     const uint32_t m = ((u >> 3) & 0x01010101u) * 0xFFu;
     return (int)((hi & m) | (lo & ~m));
+}
+
+/* 32 IQ4 codes from 16 bytes (low nibbles are elements 0..15, high 16..31) through the code book. */
+static __device__ __forceinline__ void iq4_unit(const uint8_t *p, int q[8]) {
+    int v[4];
+    ld16(p, v);
+#pragma unroll
+    for (int k = 0; k < 4; k++) {
+        q[k] = iq4_lookup(v[k] & 0x0F0F0F0F);
+        q[k + 4] = iq4_lookup((v[k] >> 4) & 0x0F0F0F0F);
+    }
 }
 
 template <int T> struct qunit;
@@ -124,8 +141,7 @@ template <> struct qunit<IMP_TYPE_Q8_0> {
     static constexpr int QK = 32, ACT = ACT_Q8_0;
     static __device__ __forceinline__ void load(const uint8_t *b, const uint8_t *h, int u, int q[8], float sc[2],
                                                 float mn[2]) {
-        ld16(b, q);
-        ld16(b + 16, q + 4);
+        ld32(b, q);
         sc[0] = sc[1] = ld_f16(h);
         mn[0] = mn[1] = 0.0f;
     }
@@ -144,13 +160,7 @@ template <> struct qunit<IMP_TYPE_IQ4_NL> {
     static constexpr int QK = 32, ACT = ACT_Q8_0;
     static __device__ __forceinline__ void load(const uint8_t *b, const uint8_t *h, int u, int q[8], float sc[2],
                                                 float mn[2]) {
-        int v[4];
-        ld16(b, v);
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-            q[k] = iq4_lookup(v[k] & 0x0F0F0F0F);
-            q[k + 4] = iq4_lookup((v[k] >> 4) & 0x0F0F0F0F);
-        }
+        iq4_unit(b, q);
         sc[0] = sc[1] = ld_f16(h);
         mn[0] = mn[1] = 0.0f;
     }
@@ -165,8 +175,7 @@ template <> struct qunit<IMP_TYPE_Q2_K> {
     static __device__ __forceinline__ void load(const uint8_t *b, const uint8_t *h, int u, int q[8], float sc[2],
                                                 float mn[2]) {
         int v[8];
-        ld16(b + 32 * (u >> 2), v);
-        ld16(b + 32 * (u >> 2) + 16, v + 4);
+        ld32(b + 32 * (u >> 2), v);
         const int sh = 2 * (u & 3);
 #pragma unroll
         for (int k = 0; k < 8; k++) q[k] = (v[k] >> sh) & 0x03030303;
@@ -192,10 +201,8 @@ template <> struct qunit<IMP_TYPE_Q3_K> {
     static __device__ __forceinline__ void load(const uint8_t *b, const uint8_t *h, int u, int q[8], float sc[2],
                                                 float mn[2]) {
         int v[8], m[8];
-        ld16(b + 32 + 32 * (u >> 2), v);
-        ld16(b + 32 + 32 * (u >> 2) + 16, v + 4);
-        ld16(b, m);
-        ld16(b + 16, m + 4);
+        ld32(b + 32 + 32 * (u >> 2), v);
+        ld32(b, m);
         const int sh = 2 * (u & 3);
 #pragma unroll
         for (int k = 0; k < 8; k++) {
@@ -228,8 +235,7 @@ template <> struct qunit<IMP_TYPE_Q4_K> {
     static __device__ __forceinline__ void load(const uint8_t *b, const uint8_t *h, int u, int q[8], float sc[2],
                                                 float mn[2]) {
         int v[8];
-        ld16(b + 32 * (u >> 1), v);
-        ld16(b + 32 * (u >> 1) + 16, v + 4);
+        ld32(b + 32 * (u >> 1), v);
         const int sh = 4 * (u & 1);
 #pragma unroll
         for (int k = 0; k < 8; k++) q[k] = (v[k] >> sh) & 0x0F0F0F0F;
@@ -246,10 +252,8 @@ template <> struct qunit<IMP_TYPE_Q5_K> {
     static __device__ __forceinline__ void load(const uint8_t *b, const uint8_t *h, int u, int q[8], float sc[2],
                                                 float mn[2]) {
         int v[8], m[8];
-        ld16(b + 32 + 32 * (u >> 1), v);
-        ld16(b + 32 + 32 * (u >> 1) + 16, v + 4);
-        ld16(b, m);
-        ld16(b + 16, m + 4);
+        ld32(b + 32 + 32 * (u >> 1), v);
+        ld32(b, m);
         const int sh = 4 * (u & 1);
 #pragma unroll
         for (int k = 0; k < 8; k++) q[k] = ((v[k] >> sh) & 0x0F0F0F0F) | (((m[k] >> u) & 0x01010101) << 4);
@@ -269,10 +273,8 @@ template <> struct qunit<IMP_TYPE_Q6_K> {
                                                 float mn[2]) {
         const int n = u >> 2, k = u & 3;
         int v[8], m[8];
-        ld16(b + 64 * n + 32 * (k & 1), v);
-        ld16(b + 64 * n + 32 * (k & 1) + 16, v + 4);
-        ld16(b + 128 + 32 * n, m);
-        ld16(b + 128 + 32 * n + 16, m + 4);
+        ld32(b + 64 * n + 32 * (k & 1), v);
+        ld32(b + 128 + 32 * n, m);
         const int sh = 4 * (k >> 1);
 #pragma unroll
         for (int i = 0; i < 8; i++) {
@@ -291,8 +293,7 @@ template <> struct qunit<IMP_TYPE_Q8_K> {
     static constexpr int QK = 256, ACT = ACT_Q8_K;
     static __device__ __forceinline__ void load(const uint8_t *b, const uint8_t *h, int u, int q[8], float sc[2],
                                                 float mn[2]) {
-        ld16(b + 32 * u, q);
-        ld16(b + 32 * u + 16, q + 4);
+        ld32(b + 32 * u, q);
         sc[0] = sc[1] = *(const float *)h;
         mn[0] = mn[1] = 0.0f;
     }
@@ -304,13 +305,7 @@ template <> struct qunit<IMP_TYPE_IQ4_XS> {
     static constexpr int QK = 256, ACT = ACT_Q8_K;
     static __device__ __forceinline__ void load(const uint8_t *b, const uint8_t *h, int u, int q[8], float sc[2],
                                                 float mn[2]) {
-        int v[4];
-        ld16(b + 16 * u, v);
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-            q[k] = iq4_lookup(v[k] & 0x0F0F0F0F);
-            q[k + 4] = iq4_lookup((v[k] >> 4) & 0x0F0F0F0F);
-        }
+        iq4_unit(b + 16 * u, q);
         const int sh = *(const uint16_t *)(h + 2);
         const int ls = ((h[4 + u / 2] >> (4 * (u & 1))) & 0xF) | (((sh >> (2 * u)) & 3) << 4);
         sc[0] = sc[1] = ld_f16(h) * (float)(ls - 32);
