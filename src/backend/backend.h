@@ -143,7 +143,9 @@ typedef struct imp_backend_ops {
     /* y[i] = row ids[i] of w, dequantized to F32. w [V, E] any type; y [n, E]. ids [n] in the
      * backend's memory (from begin_step, or uploaded). */
     imp_status (*get_rows)(imp_backend *be, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y);
-    /* y = x / rms(x) * (one_plus_w ? 1 + w : w), row by row. x, y [R, C]; w F32 [C]. */
+    /* y = x / rms(x) * (one_plus_w ? 1 + w : w), row by row. x, y [R, C]; w F32 [G] with C a
+     * multiple of G: each G-wide segment of a row is normalized on its own (G = C: the whole
+     * row; G = head dim: per-head q/k norms, x a view of a wider tensor or not). */
     imp_status (*rms_norm)(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps,
                            bool one_plus_w, imp_tensor *y);
     /* y = x w^T: x [M, K] F32, w [N, K] any type, y [M, N] F32. */
@@ -186,7 +188,9 @@ typedef struct imp_backend_ops {
 
 struct imp_backend {
     const imp_backend_ops *ops;
-    imp_type kv_type; /* the KV pool's storage type the backend computes with (F32, F16) */
+    imp_type kv_type;  /* the KV pool's storage type the backend computes with (F32, F16) */
+    bool join_weights; /* weights read by one input are better joined into one matmul (q|k|v,
+                        * gate|up) than computed on the file's mapping in place             */
 };
 
 /* The CPU backend with n_threads workers (>= 1). */

@@ -2,14 +2,16 @@
  * The forward pass over the backend ops (see forward.h). Per layer:
  *
  *   xn = norm(x)                       attn_norm
- *   q, k, v = xn Wq, xn Wk, xn Wv       (+ biases; one fused matrix for phi3)
+ *   q, k, v = xn Wq, xn Wk, xn Wv       (+ biases; one joined matrix for phi3, and on
+ *                                        backends that join them on upload)
  *   q, k = norm per head               qk_norm rows (qwen3, gemma3)
  *   rope(q, k); store k, v in the pool
  *   att = attention(q, pool)           causal, GQA, sliding window on swa layers
  *   o = att Wo (+ bias); o = norm(o)   post_attention_norm (gemma3)
  *   x = x + o
  *   xn = norm(x)                       ffn_norm
- *   h = act(xn Wgate) * (xn Wup)       SiLU or GELU-tanh; phi3's up holds gate | up
+ *   h = act(xn Wgate) * (xn Wup)       SiLU or GELU-tanh; phi3's up holds gate | up (and
+ *                                        every model's on backends that join them)
  *   o = h Wdown; o = norm(o)           post_ffw_norm (gemma3)
  *   x = x + o
  *
@@ -86,15 +88,6 @@ static imp_rope layer_rope(const imp_arch *a, const imp_hparams *hp, const imp_w
     return r;
 }
 
-/* A contiguous [rows*cols/c, c] reshaping of a contiguous tensor (per-head rows). */
-static imp_tensor as_rows(const imp_tensor *t, int64_t c) {
-    imp_tensor v = *t;
-    v.ne1 = t->ne1 * t->ne0 / c;
-    v.ne0 = c;
-    v.nb1 = (size_t)c * sizeof(float);
-    return v;
-}
-
 imp_status imp_forward(imp_backend *be, const imp_model *m, const imp_weights *w, imp_kv_store *kv,
                        const imp_batch *b, const int32_t *out_rows, int32_t n_out, imp_forward_ws *ws,
                        imp_error *err) {
@@ -127,6 +120,7 @@ imp_status imp_forward(imp_backend *be, const imp_model *m, const imp_weights *w
         imp_tensor q, k, v;
         if (L->wqkv.data) {
             OP(op->matmul(be, &xn, &L->wqkv, &qkv));
+            if (L->bqkv.data) OP(op->add(be, &qkv, &L->bqkv, &qkv));
             q = imp_tensor_cols(&qkv, 0, QD);
             k = imp_tensor_cols(&qkv, QD, KD);
             v = imp_tensor_cols(&qkv, QD + KD, KD);
@@ -141,10 +135,9 @@ imp_status imp_forward(imp_backend *be, const imp_model *m, const imp_weights *w
             if (L->bk.data) OP(op->add(be, &k, &L->bk, &k));
             if (L->bv.data) OP(op->add(be, &v, &L->bv, &v));
         }
-        if (L->q_norm.data) {
-            imp_tensor qh = as_rows(&q, D), kh = as_rows(&k, D);
-            OP(op->rms_norm(be, &qh, &L->q_norm, hp->rms_eps, a->norm_one_plus_w, &qh));
-            OP(op->rms_norm(be, &kh, &L->k_norm, hp->rms_eps, a->norm_one_plus_w, &kh));
+        if (L->q_norm.data) { /* per head: the norm weights are [D] */
+            OP(op->rms_norm(be, &q, &L->q_norm, hp->rms_eps, a->norm_one_plus_w, &q));
+            OP(op->rms_norm(be, &k, &L->k_norm, hp->rms_eps, a->norm_one_plus_w, &k));
         }
         const imp_rope rope = layer_rope(a, hp, w, L->swa);
         const imp_attn_params ap = {.n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,

@@ -327,7 +327,7 @@ void imp_model_close(imp_model *m) {
 /* ---- upload ------------------------------------------------------------------------------- */
 
 #define LAYER_TENSORS(X)                                                                                    \
-    X(attn_norm) X(wq) X(wk) X(wv) X(wqkv) X(bq) X(bk) X(bv) X(bo) X(q_norm) X(k_norm) X(wo) X(post_attn_norm) \
+    X(attn_norm) X(wq) X(wk) X(wv) X(wqkv) X(bq) X(bk) X(bv) X(bqkv) X(bo) X(q_norm) X(k_norm) X(wo) X(post_attn_norm) \
         X(ffn_norm) X(gate) X(up) X(down) X(post_ffw_norm)
 
 static imp_status up1(imp_backend *be, const imp_tensor *src, imp_tensor *dst, imp_error *err) {
@@ -350,6 +350,39 @@ size_t imp_weights_bytes(const imp_weights *w) {
     return n;
 }
 
+/* The rows of ts[0..n) (one type and row length) uploaded as one weight; vectors (ne1 == 1,
+ * biases) are joined end to end instead. The join is staged in host memory. */
+static imp_status up_cat(imp_backend *be, const imp_tensor *const *ts, int n, imp_tensor *dst, imp_error *err) {
+    memset(dst, 0, sizeof *dst);
+    const bool vec = ts[0]->ne1 == 1;
+    imp_tensor cat = {.type = ts[0]->type, .ne0 = vec ? 0 : ts[0]->ne0, .ne1 = vec ? 1 : 0};
+    size_t bytes = 0;
+    for (int i = 0; i < n; i++) {
+        const size_t row = imp_row_size(ts[i]->type, ts[i]->ne0);
+        bytes += row * (size_t)ts[i]->ne1;
+        if (vec) cat.ne0 += ts[i]->ne0;
+        else cat.ne1 += ts[i]->ne1;
+    }
+    cat.nb1 = imp_row_size(cat.type, cat.ne0);
+    uint8_t *buf = malloc(bytes ? bytes : 1);
+    if (!buf) return imp_error_set(err, IMP_ERR_NOMEM, "out of memory joining weights (%zu bytes)", bytes);
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        const size_t row = imp_row_size(ts[i]->type, ts[i]->ne0);
+        for (int64_t r = 0; r < ts[i]->ne1; r++, at += row) {
+            memcpy(buf + at, (const uint8_t *)ts[i]->data + (size_t)r * ts[i]->nb1, row);
+        }
+    }
+    cat.data = buf;
+    imp_status st = be->ops->upload_weight(be, &cat, dst, err);
+    free(buf);
+    return st;
+}
+
+static bool joinable(const imp_tensor *a, const imp_tensor *b) {
+    return a->data && b->data && a->type == b->type && (a->ne1 == 1) == (b->ne1 == 1) && (a->ne1 == 1 || a->ne0 == b->ne0);
+}
+
 imp_status imp_weights_upload(imp_backend *be, const imp_weights *src, imp_weights *dst, imp_error *err) {
     memset(dst, 0, sizeof *dst);
     dst->n_layer = src->n_layer;
@@ -362,13 +395,25 @@ imp_status imp_weights_upload(imp_backend *be, const imp_weights *src, imp_weigh
     if (st == IMP_OK && src->tied) dst->output = dst->tok_embd;
     if (st == IMP_OK) st = up1(be, &src->rope_freqs, &dst->rope_freqs, err);
     for (int l = 0; l < src->n_layer && st == IMP_OK; l++) {
-        const imp_layer_weights *s = &src->layers[l];
+        imp_layer_weights s = src->layers[l];
         imp_layer_weights *d = &dst->layers[l];
-        d->swa = s->swa;
+        d->swa = s.swa;
+        /* A backend that asks for it gets q|k|v (and their biases) and gate|up as one weight
+         * each: one matmul reads them all (the forward takes the fused forms as phi3's). */
+        const imp_tensor wq = s.wq, wk = s.wk, wv = s.wv, bq = s.bq, bk = s.bk, bv = s.bv, gate = s.gate, up = s.up;
+        const bool qkv = be->join_weights && joinable(&wq, &wk) && joinable(&wq, &wv);
+        const bool qkv_b = qkv && bq.data && joinable(&bq, &bk) && joinable(&bq, &bv);
+        const bool gu = be->join_weights && joinable(&gate, &up);
+        if (qkv) memset(&s.wq, 0, sizeof s.wq), memset(&s.wk, 0, sizeof s.wk), memset(&s.wv, 0, sizeof s.wv);
+        if (qkv_b) memset(&s.bq, 0, sizeof s.bq), memset(&s.bk, 0, sizeof s.bk), memset(&s.bv, 0, sizeof s.bv);
+        if (gu) memset(&s.gate, 0, sizeof s.gate), memset(&s.up, 0, sizeof s.up);
 #define UP(f) \
-    if (st == IMP_OK) st = up1(be, &s->f, &d->f, err);
+    if (st == IMP_OK) st = up1(be, &s.f, &d->f, err);
         LAYER_TENSORS(UP)
 #undef UP
+        if (st == IMP_OK && qkv) st = up_cat(be, (const imp_tensor *[]){&wq, &wk, &wv}, 3, &d->wqkv, err);
+        if (st == IMP_OK && qkv_b) st = up_cat(be, (const imp_tensor *[]){&bq, &bk, &bv}, 3, &d->bqkv, err);
+        if (st == IMP_OK && gu) st = up_cat(be, (const imp_tensor *[]){&gate, &up}, 2, &d->up, err);
     }
     if (st != IMP_OK) imp_weights_free(be, dst);
     return st;

@@ -46,6 +46,7 @@ typedef struct imp_layer_weights {
     imp_tensor wq, wk, wv;      /* [H*D, E], [Hkv*D, E], [Hkv*D, E]                   */
     imp_tensor wqkv;            /* [H*D + 2*Hkv*D, E] instead of wq/wk/wv (phi3)      */
     imp_tensor bq, bk, bv, bo;  /* biases (qwen2): [H*D], [Hkv*D], [Hkv*D], [E]        */
+    imp_tensor bqkv;            /* [H*D + 2*Hkv*D]: bq | bk | bv joined on upload     */
     imp_tensor q_norm, k_norm;  /* [D]                                               */
     imp_tensor wo;              /* [E, H*D]                                          */
     imp_tensor post_attn_norm;  /* [E]                                               */

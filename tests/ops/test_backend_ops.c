@@ -1067,6 +1067,32 @@ static void norm_case(ops_ctx *c, int64_t C, int64_t R, bool one_plus_w, bool in
     ops_end(c, mark);
 }
 
+/* Per-head norm as the forward does it on a joined q|k|v output: x = columns [c0, c0 + C) of a
+ * wider [R, Cp] tensor, normalized in place in segments of G (the weight's length). */
+static void norm_seg_case(ops_ctx *c, int64_t G, int64_t C, int64_t c0, int64_t Cp, int64_t R, bool one_plus_w) {
+    if (!ops_case(c, "rms_norm segments G=%lld C=%lld R=%lld %s x=cols [%lld, %lld) of %lld in-place", (long long)G,
+                  (long long)C, (long long)R, one_plus_w ? "1+w" : "w", (long long)c0, (long long)(c0 + C),
+                  (long long)Cp)) {
+        return;
+    }
+    const int mark = ops_mark(c);
+    float *wh = ops_randn(c, (size_t)G, 0.2f);
+    for (int64_t i = 0; !one_plus_w && i < G; i++) wh[i] += 1.0f;
+    ops_t p = ops_f32(c, Cp, R, NULL), w = ops_weight(c, IMP_TYPE_F32, G, 1, wh);
+    ops_t x = ops_cols(&p, c0, C), src = ops_randt(c, C, R, 3.0f);
+    float *sv[2];
+    if (ops_fetch(c, &src, sv)) { /* the view's values: random, the rest of the parent poison */
+        for (int s = 0; s < 2; s++) {
+            for (int64_t r = 0; r < R; r++) ops_upload(c, s, (char *)x.t[s].data + (size_t)r * x.t[s].nb1, sv[REF] + r * C, (size_t)C * sizeof(float));
+        }
+    }
+    if (op_rms_norm(c, &x, &w, 1e-6f, one_plus_w, &x)) {
+        ops_check(c, NULL, &x, THR_NORM);
+        ops_check_outside(c, &p, c0, C);
+    }
+    ops_end(c, mark);
+}
+
 static void suite_norm(ops_ctx *c) {
     static const int64_t k_C[] = {64, 257, 4096}, k_R[] = {1, 37};
     for (size_t i = 0; i < OPS_LEN(k_C); i++) {
@@ -1080,6 +1106,68 @@ static void suite_norm(ops_ctx *c) {
     /* qk-norm: every head of every token is a row of D = 128 (37 tokens x 32 heads) */
     norm_case(c, 128, 37 * 32, false, true, " qk-norm");
     norm_case(c, 128, 37 * 32, true, true, " qk-norm");
+    /* q and k heads inside a joined q|k|v output (qwen3: 32 + 8 + 8 heads of 128; gemma3 D 256) */
+    norm_seg_case(c, 128, 32 * 128, 0, 48 * 128, 37, false);
+    norm_seg_case(c, 128, 8 * 128, 32 * 128, 48 * 128, 5, false);
+    norm_seg_case(c, 256, 4 * 256, 0, 8 * 256, 3, true);
+    norm_seg_case(c, 512, 2 * 512, 512, 4 * 512, 2, false); /* segments long enough for a block each */
+}
+
+/* ---- a matmul fed by RMSNorm / GLU --------------------------------------------------------------
+ * A backend may prepare (quantize) an activation for the matmul it feeds while writing it (the
+ * CUDA backend does, for the weight type most rows with that K have). The matmul that uses the
+ * prepared copy must equal, bit for bit, the same matmul after an unrelated op has made the
+ * copy stale (it then prepares x itself), and the CPU within the matmul threshold. Each type
+ * gets its own K, so the weights of other cases do not decide what is prepared. */
+
+static void fed_case(ops_ctx *c, imp_type t, int64_t K, int64_t M, bool by_glu) {
+    if (!ops_case(c, "matmul fed by %s %s M=%lld K=%lld", by_glu ? "glu" : "rms_norm", imp_type_name(t),
+                  (long long)M, (long long)K)) {
+        return;
+    }
+    const int mark = ops_mark(c);
+    const int64_t N = 96;
+    const float *src = ops_randn(c, (size_t)(N * K), 1.0f);
+    double w_power = 0.0;
+    for (int64_t i = 0; i < N * K; i++) w_power += (double)src[i] * (double)src[i];
+    const ops_t w = ops_weight(c, t, K, N, src);
+    ops_t x = ops_f32(c, K, M, NULL), z1 = ops_f32(c, N, M, NULL), z2 = ops_f32(c, N, M, NULL);
+    ops_t other = ops_randt(c, 64, 1, 1.0f);
+    bool ok;
+    if (by_glu) {
+        ops_t gu = ops_randt(c, 2 * K, M, 2.0f);
+        ops_t g = ops_cols(&gu, 0, K), u = ops_cols(&gu, K, K);
+        ok = op_glu(c, &g, &u, IMP_ACT_SILU, &x);
+    } else {
+        ops_t in = ops_randt(c, K, M, 3.0f), nw = ops_weight(c, IMP_TYPE_F32, K, 1, ops_randn(c, (size_t)K, 0.2f));
+        ok = op_rms_norm(c, &in, &nw, 1e-6f, true, &x);
+    }
+    ok = ok && op_matmul(c, &x, &w, &z1) && op_scale(c, &other, 2.0f, &other) && op_matmul(c, &x, &w, &z2);
+    float *xv[2], *v1[2], *v2[2];
+    if (ok && ops_fetch(c, &x, xv) && ops_fetch(c, &z1, v1) && ops_fetch(c, &z2, v2)) {
+        double floor = 0.0;
+        for (int64_t i = 0; i < M * K; i++) floor += (double)xv[REF][i] * (double)xv[REF][i];
+        ops_compare(c, NULL, v1[REF], v1[DUT], (size_t)(M * N), mm_threshold(t), floor * w_power / (double)K);
+        for (int64_t i = 0; i < M * N; i++) {
+            if (memcmp(&v1[DUT][i], &v2[DUT][i], sizeof(float)) != 0) {
+                ops_fail(c, "%s: element %lld is %.9g with the op's prepared input, %.9g without", c->label[DUT],
+                         (long long)i, v1[DUT][i], v2[DUT][i]);
+                break;
+            }
+        }
+    }
+    ops_end(c, mark);
+}
+
+static void suite_fed(ops_ctx *c) {
+    static const imp_type k_t[] = {IMP_TYPE_Q8_0, IMP_TYPE_Q4_1, IMP_TYPE_Q4_K, IMP_TYPE_Q6_K, IMP_TYPE_F16};
+    static const int64_t k_M[] = {1, 5, 33, 40};
+    for (size_t i = 0; i < OPS_LEN(k_t); i++) {
+        for (size_t j = 0; j < OPS_LEN(k_M); j++) {
+            fed_case(c, k_t[i], 1280 + 256 * (int64_t)i, k_M[j], false);
+            fed_case(c, k_t[i], 1280 + 256 * (int64_t)i, k_M[j], true);
+        }
+    }
 }
 
 /* ---- add, scale, glu, softcap --------------------------------------------------------------- */
@@ -1578,6 +1666,7 @@ int main(void) {
             suite_matmul(&c);
             suite_get_rows(&c);
             suite_norm(&c);
+            suite_fed(&c);
             suite_elementwise(&c);
         }
         suite_rope(&c);

@@ -35,15 +35,16 @@ typedef struct {
     bool one_plus_w;
 } norm_job;
 
+/* Items: (row, segment) pairs, segments of C = w's length. */
 static void norm_run(void *ctx, int ith, int nth) {
     norm_job *j = ctx;
-    const int64_t C = j->x->ne0;
+    const int64_t C = j->w->ne0, segs = j->x->ne0 / C;
     const float *w = j->w->data;
     int64_t b, e;
-    imp_pool_split(j->x->ne1, ith, nth, &b, &e);
+    imp_pool_split(j->x->ne1 * segs, ith, nth, &b, &e);
     for (int64_t r = b; r < e; r++) {
-        const float *x = CROW(j->x, r);
-        float *y = ROW(j->y, r);
+        const float *x = CROW(j->x, r / segs) + (r % segs) * C;
+        float *y = ROW(j->y, r / segs) + (r % segs) * C;
         double ss = 0.0;
         for (int64_t i = 0; i < C; i++) ss += (double)(x[i] * x[i]);
         const float s = 1.0f / sqrtf((float)(ss / (double)C) + j->eps);
@@ -57,7 +58,7 @@ static void norm_run(void *ctx, int ith, int nth) {
 
 imp_status imp_cpu_rms_norm(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps,
                             bool one_plus_w, imp_tensor *y) {
-    if (!same_shape(x, y) || w->type != IMP_TYPE_F32 || w->ne0 != x->ne0) return IMP_ERR_INTERNAL;
+    if (!same_shape(x, y) || w->type != IMP_TYPE_F32 || w->ne0 < 1 || x->ne0 % w->ne0) return IMP_ERR_INTERNAL;
     norm_job j = {x, w, y, eps, one_plus_w};
     cpu_run((imp_cpu_backend *)be, x->ne0 * x->ne1, norm_run, &j);
     return IMP_OK;

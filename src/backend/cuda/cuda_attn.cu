@@ -8,8 +8,13 @@
  * through the block table into shared memory (as F32), each warp scores its rows (lane j takes
  * key j), updates its rows' running max and sum, and accumulates p V with each lane owning
  * head dims lane, lane + 32, ... When the tiles alone cannot fill the GPU (decode), the key
- * range is split over several blocks (split-K, "flash decoding") whose partial results
- * (m, l, unnormalised output) a second kernel combines.
+ * range is split over several blocks (split-K, "flash decoding"); each writes its partial
+ * result (m, l, unnormalised output) and the last of them to finish (a ticket counter per
+ * tile, reset by that block for the next launch) combines them.
+ *
+ * When D = 32 * DPL (every model's head size) and the pool rows are 16-byte aligned, the
+ * head dim is a compile-time constant and K/V tiles are fetched with 16-byte loads, all of a
+ * thread's issued before any is used ("EXACT" kernels); other shapes take the general path.
  *
  * Letters: T tokens, H query heads, Hkv KV heads, G = H / Hkv, D head dim, S pool slots.
  */
@@ -38,6 +43,7 @@ typedef struct attn_args {
     int tq, hpc, n_hchunks, n_sub, n_split, T;
     float *part_o;  /* [n_split][T][H][D] */
     float2 *part_ml; /* [n_split][T][H] (m, l) */
+    int *tickets;    /* [gridDim.y][gridDim.x] split-done counters, zero between launches */
 } attn_args;
 
 template <typename KV> static __device__ __forceinline__ float kv_f32(KV v);
@@ -52,10 +58,57 @@ static size_t attn_smem(int D) {
     return sizeof(float) * ((size_t)ATT_ROWS * D + (size_t)ATT_KT * (D + 1) + (size_t)ATT_KT * D + (size_t)ATT_ROWS * ATT_KT);
 }
 
-template <typename KV, int DPL>
+/* Gathers keys p0 .. p0 + ATT_KT - 1 (those < end; zeros past it) of KV head g into sk (row
+ * stride D + 1, so lane j reading key j is conflict-free) and sv (row stride D) as F32. */
+template <typename KV, int DPL, bool EXACT>
+static __device__ __forceinline__ void attn_tile(const attn_args &a, const KV *kc, const KV *vc, const int32_t *table,
+                                                 int g, int p0, int end, float *sk, float *sv) {
+    const int tid = threadIdx.x, bmask = (1 << a.lbs) - 1;
+    if (EXACT) {
+        constexpr int D = 32 * DPL, E = 16 / sizeof(KV), CPR = D / E, PER = ATT_KT * CPR / (32 * ATT_WARPS);
+        int4 kr[PER], vr[PER];
+#pragma unroll
+        for (int i = 0; i < PER; i++) {
+            const int ch = tid + i * 32 * ATT_WARPS, p = p0 + ch / CPR;
+            kr[i] = vr[i] = make_int4(0, 0, 0, 0);
+            if (p < end) {
+                const int64_t slot = ((int64_t)table[p >> a.lbs] << a.lbs) | (p & bmask);
+                const int64_t at = slot * a.n_embd_kv + (int64_t)g * D + (ch % CPR) * E;
+                kr[i] = *(const int4 *)(kc + at);
+                vr[i] = *(const int4 *)(vc + at);
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < PER; i++) {
+            const int ch = tid + i * 32 * ATT_WARPS, j = ch / CPR, d0 = (ch % CPR) * E;
+            const KV *kv = (const KV *)&kr[i], *vv = (const KV *)&vr[i];
+#pragma unroll
+            for (int e = 0; e < E; e++) {
+                sk[j * (D + 1) + d0 + e] = kv_f32<KV>(kv[e]);
+                sv[j * D + d0 + e] = kv_f32<KV>(vv[e]);
+            }
+        }
+        return;
+    }
+    const int D = a.D;
+    for (int i = tid; i < ATT_KT * D; i += blockDim.x) {
+        const int j = i / D, d = i % D, p = p0 + j;
+        float kv = 0.0f, vv = 0.0f;
+        if (p < end) {
+            const int64_t slot = ((int64_t)table[p >> a.lbs] << a.lbs) | (p & bmask);
+            const int64_t at = slot * a.n_embd_kv + (int64_t)g * D + d;
+            kv = kv_f32<KV>(kc[at]);
+            vv = kv_f32<KV>(vc[at]);
+        }
+        sk[j * (D + 1) + d] = kv;
+        sv[j * D + d] = vv;
+    }
+}
+
+template <typename KV, int DPL, bool EXACT>
 __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
     extern __shared__ float smem[];
-    const int D = a.D;
+    const int D = EXACT ? 32 * DPL : a.D;
     float *sq = smem;                          /* [ATT_ROWS][D]      */
     float *sk = sq + ATT_ROWS * D;             /* [ATT_KT][D + 1]    */
     float *sv = sk + ATT_KT * (D + 1);         /* [ATT_KT][D]        */
@@ -66,7 +119,7 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
     const int run = blockIdx.x / a.n_sub, sub = blockIdx.x % a.n_sub;
     const int t0 = a.runs[3 * run] + sub * a.tq, nt_run = a.runs[3 * run + 1] - sub * a.tq, seq = a.runs[3 * run + 2];
     const int nt = nt_run < a.tq ? nt_run : a.tq;
-    if (nt <= 0) return;
+    if (nt <= 0) return; /* the same in every split of this tile: its ticket is never drawn */
     const int g = blockIdx.y / a.n_hchunks, hc = blockIdx.y % a.n_hchunks;
     const int h0 = g * a.G + hc * a.hpc, nh = a.G - hc * a.hpc < a.hpc ? a.G - hc * a.hpc : a.hpc;
     const int R = nt * nh;
@@ -82,7 +135,6 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
     }
     const KV *kc = (const KV *)a.kc, *vc = (const KV *)a.vc;
     const int32_t *table = a.blocks + a.blk_off[seq];
-    const int bmask = (1 << a.lbs) - 1;
 
     constexpr int RPW = ATT_ROWS / ATT_WARPS; /* rows per warp: r = warp + ATT_WARPS * i */
     float m[RPW], l[RPW], acc[RPW][DPL];
@@ -100,18 +152,7 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
 
     for (int p0 = start; p0 < end; p0 += ATT_KT) {
         __syncthreads(); /* the previous tile is consumed (and sq is written, the first time) */
-        for (int i = tid; i < ATT_KT * D; i += blockDim.x) {
-            const int j = i / D, d = i % D, p = p0 + j;
-            float kv = 0.0f, vv = 0.0f;
-            if (p < end) {
-                const int64_t slot = ((int64_t)table[p >> a.lbs] << a.lbs) | (p & bmask);
-                const int64_t at = slot * a.n_embd_kv + (int64_t)g * D + d;
-                kv = kv_f32<KV>(kc[at]);
-                vv = kv_f32<KV>(vc[at]);
-            }
-            sk[j * (D + 1) + d] = kv;
-            sv[j * D + d] = vv;
-        }
+        attn_tile<KV, DPL, EXACT>(a, kc, vc, table, g, p0, end, sk, sv);
         __syncthreads();
         const int p = p0 + lane;
 #pragma unroll
@@ -122,6 +163,7 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
             if (p < end && p >= rlo[i] && p <= rpos[i]) {
                 const float *qr = sq + r * D, *kr = sk + lane * (D + 1);
                 float dot = 0.0f;
+#pragma unroll 8
                 for (int d = 0; d < D; d++) dot += qr[d] * kr[d];
                 s = dot * a.scale;
                 if (a.softcap > 0.0f) s = a.softcap * tanhf(s / a.softcap);
@@ -145,6 +187,7 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
                 const int d = lane + 32 * k;
                 if (d < D) {
                     float o = acc[i][k] * alpha;
+#pragma unroll 8
                     for (int j = 0; j < ATT_KT; j++) o += sp[r * ATT_KT + j] * sv[j * D + d];
                     acc[i][k] = o;
                 }
@@ -175,59 +218,95 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
             if (lane == 0) a.part_ml[row] = make_float2(m[i], l[i]);
         }
     }
-}
+    if (a.n_split == 1) return;
 
-/* out[t, h] = the splits' partial outputs rescaled to their common max and normalised. Every
- * split of every (t, h) row was written by the one block that owns it (a split past the row's
- * keys as m = -inf, l = 0, output 0). */
-__global__ void attn_combine_k(const float *part_o, const float2 *part_ml, int n_split, int T, int H, int D, float *out,
-                               int64_t ldo) {
-    const int t = blockIdx.x, h = blockIdx.y;
-    float M = -INFINITY;
-    for (int z = 0; z < n_split; z++) M = fmaxf(M, part_ml[((int64_t)z * T + t) * H + h].x);
-    float L = 0.0f;
-    for (int z = 0; z < n_split; z++) {
-        const float2 ml = part_ml[((int64_t)z * T + t) * H + h];
-        if (ml.y > 0.0f) L += ml.y * expf(ml.x - M);
-    }
-    const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-    for (int d = threadIdx.x; d < D; d += blockDim.x) {
-        float o = 0.0f;
-        for (int z = 0; z < n_split; z++) {
-            const int64_t row = ((int64_t)z * T + t) * H + h;
-            const float2 ml = part_ml[row];
-            if (ml.y > 0.0f) o += part_o[row * D + d] * expf(ml.x - M);
+    /* The last split of this tile to finish combines: out = the splits' outputs rescaled to
+     * their common max, normalised (a split past the row's keys has m = -inf, l = 0). */
+    __shared__ int s_last;
+    __threadfence();
+    __syncthreads();
+    int *ticket = a.tickets + blockIdx.y * gridDim.x + blockIdx.x;
+    if (tid == 0) s_last = atomicAdd(ticket, 1) == a.n_split - 1;
+    __syncthreads();
+    if (!s_last) return;
+    if (tid == 0) *ticket = 0; /* ready for the next launch */
+    __threadfence();
+    for (int r = warp; r < R; r += ATT_WARPS) {
+        const int t = t0 + r / nh, h = h0 + r % nh;
+        float2 ml = make_float2(-INFINITY, 0.0f);
+        if (lane < a.n_split) ml = __ldcg(&a.part_ml[((int64_t)lane * a.T + t) * a.H + h]);
+        float M = ml.x;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+        const float wz = ml.y > 0.0f ? expf(ml.x - M) : 0.0f;
+        float L = ml.y * wz;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
+        const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+        float o[DPL];
+#pragma unroll
+        for (int k = 0; k < DPL; k++) o[k] = 0.0f;
+        for (int z = 0; z < a.n_split; z++) {
+            const float w = __shfl_sync(0xffffffffu, wz, z);
+            if (w == 0.0f) continue; /* uniform: every lane holds split z's weight */
+            const float *po = a.part_o + (((int64_t)z * a.T + t) * a.H + h) * D;
+#pragma unroll
+            for (int k = 0; k < DPL; k++) {
+                const int d = lane + 32 * k;
+                if (d < D) o[k] += w * __ldcg(po + d);
+            }
         }
-        out[(int64_t)t * ldo + (int64_t)h * D + d] = o * inv;
+#pragma unroll
+        for (int k = 0; k < DPL; k++) {
+            const int d = lane + 32 * k;
+            if (d < D) a.out[(int64_t)t * a.ldo + (int64_t)h * D + d] = o[k] * inv;
+        }
     }
 }
-
-template <typename KV, int DPL> static void *attn_fn(void) { return (void *)attn_k<KV, DPL>; }
 
 typedef void (*attn_launch_fn)(const attn_args &, dim3, size_t, cudaStream_t);
 
-template <typename KV, int DPL> static void attn_launch(const attn_args &a, dim3 grid, size_t smem, cudaStream_t s) {
-    attn_k<KV, DPL><<<grid, 32 * ATT_WARPS, smem, s>>>(a);
+template <typename KV, int DPL, bool EXACT>
+static void attn_launch(const attn_args &a, dim3 grid, size_t smem, cudaStream_t s) {
+    attn_k<KV, DPL, EXACT><<<grid, 32 * ATT_WARPS, smem, s>>>(a);
 }
 
-#define ATT_VARIANTS(KV) \
-    {attn_launch<KV, 1>, attn_launch<KV, 2>, attn_launch<KV, 3>, attn_launch<KV, 4>, \
-     attn_launch<KV, 5>, attn_launch<KV, 6>, attn_launch<KV, 7>, attn_launch<KV, 8>}
-static const attn_launch_fn k_attn_f16[ATT_MAX_DPL] = ATT_VARIANTS(__half);
-static const attn_launch_fn k_attn_f32[ATT_MAX_DPL] = ATT_VARIANTS(float);
+template <typename KV, int DPL, bool EXACT> static cudaError_t attn_raise_smem(size_t smem) {
+    return cudaFuncSetAttribute(attn_k<KV, DPL, EXACT>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+}
 
-#define ATT_FNS(KV) \
-    {attn_fn<KV, 1>, attn_fn<KV, 2>, attn_fn<KV, 3>, attn_fn<KV, 4>, attn_fn<KV, 5>, attn_fn<KV, 6>, attn_fn<KV, 7>, attn_fn<KV, 8>}
+/* [KV F16, F32][DPL - 1]: the general kernels, and the EXACT ones for the head sizes models
+ * use (D = 64, 96, 128, 256; NULL elsewhere). */
+typedef struct attn_kernel {
+    attn_launch_fn launch;
+    cudaError_t (*raise_smem)(size_t);
+} attn_kernel;
+
+#define ATT_K(KV, DPL, EXACT) {attn_launch<KV, DPL, EXACT>, attn_raise_smem<KV, DPL, EXACT>}
+#define ATT_GENERAL(KV) \
+    {ATT_K(KV, 1, false), ATT_K(KV, 2, false), ATT_K(KV, 3, false), ATT_K(KV, 4, false), \
+     ATT_K(KV, 5, false), ATT_K(KV, 6, false), ATT_K(KV, 7, false), ATT_K(KV, 8, false)}
+#define ATT_EXACT(KV) \
+    {{NULL, NULL}, ATT_K(KV, 2, true), ATT_K(KV, 3, true), ATT_K(KV, 4, true), \
+     {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, ATT_K(KV, 8, true)}
+static const attn_kernel k_attn[2][2][ATT_MAX_DPL] = {{ATT_GENERAL(__half), ATT_EXACT(__half)},
+                                                       {ATT_GENERAL(float), ATT_EXACT(float)}};
+
+#define ATT_TICKETS 4096 /* tiles of a split launch (fewer than the GPU's SMs) */
 
 imp_status imp_cuda_attention_init(imp_cuda *c) {
-    void *(*const fns[2][ATT_MAX_DPL])(void) = {ATT_FNS(__half), ATT_FNS(float)};
     for (int k = 0; k < 2; k++) {
-        for (int dpl = 1; dpl <= ATT_MAX_DPL; dpl++) {
-            const size_t smem = attn_smem(32 * dpl);
-            if (smem > c->smem_optin) continue; /* such head dims are refused at run time */
-            CUDA_TRY(cudaFuncSetAttribute(fns[k][dpl - 1](), cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+        for (int e = 0; e < 2; e++) {
+            for (int dpl = 1; dpl <= ATT_MAX_DPL; dpl++) {
+                const size_t smem = attn_smem(32 * dpl);
+                const attn_kernel *kk = &k_attn[k][e][dpl - 1];
+                if (!kk->launch || smem > c->smem_optin) continue; /* such head dims are refused at run time */
+                CUDA_TRY(kk->raise_smem(smem));
+            }
         }
     }
+    CUDA_TRY(cudaMalloc((void **)&c->attn_tickets, ATT_TICKETS * sizeof(int)));
+    CUDA_TRY(cudaMemset(c->attn_tickets, 0, ATT_TICKETS * sizeof(int)));
     return IMP_OK;
 }
 
@@ -305,13 +384,14 @@ imp_status imp_cuda_attention(imp_backend *be, const imp_tensor *q, const imp_kv
         a.part_ml = (float2 *)((char *)c->attn.p + o_bytes);
     }
     const dim3 grid((unsigned)(st->n_runs * a.n_sub), (unsigned)(a.Hkv * a.n_hchunks), (unsigned)split);
-    const attn_launch_fn *fns = kv->type == IMP_TYPE_F16 ? k_attn_f16 : k_attn_f32;
-    fns[dpl - 1](a, grid, attn_smem(32 * dpl), c->stream);
+    if (split > 1 && (int64_t)grid.x * grid.y > ATT_TICKETS) return IMP_ERR_INTERNAL; /* split implies < SMs */
+    a.tickets = c->attn_tickets;
+    const size_t esz = kv->type == IMP_TYPE_F16 ? 2 : 4;
+    const bool exact = D == 32 * dpl && (a.n_embd_kv * esz) % 16 == 0 && ((uintptr_t)a.kc & 15) == 0 &&
+                       ((uintptr_t)a.vc & 15) == 0;
+    const attn_kernel *kk = &k_attn[kv->type == IMP_TYPE_F16 ? 0 : 1][1][dpl - 1];
+    if (!exact || !kk->launch) kk = &k_attn[kv->type == IMP_TYPE_F16 ? 0 : 1][0][dpl - 1];
+    kk->launch(a, grid, attn_smem(32 * dpl), c->stream);
     CUDA_LAUNCHED();
-    if (split > 1) {
-        attn_combine_k<<<dim3((unsigned)a.T, (unsigned)a.H), 128, 0, c->stream>>>(a.part_o, a.part_ml, split, a.T, a.H, D,
-                                                                                a.out, a.ldo);
-        CUDA_LAUNCHED();
-    }
     return IMP_OK;
 }

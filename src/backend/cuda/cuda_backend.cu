@@ -86,6 +86,7 @@ static void cuda_free(imp_backend *be) {
     buf_free(&c->wdq);
     buf_free(&c->attn);
     buf_free(&c->blasws);
+    if (c->attn_tickets) cudaFree(c->attn_tickets);
     for (int i = 0; i < IMP_CUDA_GRAPHS; i++) {
         if (c->graphs[i].exec) cudaGraphExecDestroy(c->graphs[i].exec);
     }
@@ -170,6 +171,23 @@ static imp_status upload_split_rows(imp_cuda *c, const imp_tensor *src, uint8_t 
     return st;
 }
 
+/* Counts w's rows under its K and the activation preparation its matmuls use (a hint for
+ * the ops that feed them; see imp_cuda_act_hint). */
+static void note_act(imp_cuda *c, const imp_tensor *w) {
+    if (w->ne1 < 2) return; /* vectors (norm weights, biases) are not multiplied */
+    const imp_type_traits *tr = imp_type_get(w->type);
+    int kind = 4;
+    if (w->type == IMP_TYPE_F16) kind = 3;
+    else if (tr->is_quantized) kind = tr->vec_dot_type == IMP_TYPE_Q8_1 ? 1 : tr->vec_dot_type == IMP_TYPE_Q8_K ? 2 : 0;
+    int i = 0;
+    while (i < c->n_kact && c->kact[i].K != w->ne0) i++;
+    if (i == c->n_kact) {
+        if (i == (int)(sizeof c->kact / sizeof c->kact[0])) return;
+        c->kact[c->n_kact++].K = w->ne0;
+    }
+    c->kact[i].rows[kind] += w->ne1;
+}
+
 static imp_status cuda_upload_weight(imp_backend *be, const imp_tensor *src, imp_tensor *dst, imp_error *err) {
     IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
@@ -216,6 +234,7 @@ static imp_status cuda_upload_weight(imp_backend *be, const imp_tensor *src, imp
     *dst = *src;
     dst->data = dev;
     dst->nb1 = row; /* the logical row size; the bytes are laid out as described above */
+    note_act(c, src);
     return IMP_OK;
 }
 
@@ -475,6 +494,7 @@ extern "C" imp_status imp_backend_cuda_create(const imp_cuda_params *p, imp_back
     if (!c) return imp_error_set(err, IMP_ERR_NOMEM, "out of memory");
     c->base.ops = &k_cuda_ops;
     c->base.kv_type = p->kv_type;
+    c->base.join_weights = true;
     c->device = p->device;
     cudaDeviceProp prop;
     e = cudaSetDevice(p->device);

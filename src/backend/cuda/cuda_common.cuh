@@ -98,6 +98,7 @@ typedef struct imp_cuda {
     imp_cuda_buf act;   /* activations quantized/converted for a matmul                  */
     imp_cuda_buf wdq;   /* a chunk of a weight dequantized to F16 for a cuBLAS GEMM       */
     imp_cuda_buf attn;  /* split-K attention partials                                    */
+    int *attn_tickets;  /* split-K attention: per-tile counters of finished splits        */
     imp_cuda_buf blasws; /* cuBLAS workspace                                               */
     bool capturing;      /* the stream is recording a graph: nothing may allocate or wait  */
     bool capture_failed; /* something during this recording needed to                    */
@@ -114,7 +115,17 @@ typedef struct imp_cuda {
         int what;
         uint64_t gen;
     } act_of;
+    /* Weight rows uploaded per shared dimension K and activation preparation they need
+     * ([Q8_0, Q8_1, Q8_K, F16, other]): ops whose output feeds a matmul prepare it for the
+     * likeliest one (imp_cuda_act_hint). */
+    struct {
+        int64_t K;
+        int64_t rows[5];
+    } kact[16];
+    int n_kact;
 } imp_cuda;
+
+#define IMP_CUDA_KACT_KINDS 5
 
 /* At the top of every op that may write device memory, except matmul. */
 #define IMP_CUDA_WRITES(be) (((imp_cuda *)(be))->gen++)

@@ -15,10 +15,10 @@
  *
  * Letters: M activation rows, N weight rows (outputs), K the shared dimension.
  */
-#include "backend/cuda/cuda_quant.cuh"
+#include "backend/cuda/cuda_act.cuh"
 
 #define MMV_COLS 8          /* activation rows per pass of the matrix-vector kernels       */
-#define MMV_MAX_M 32        /* above this, the GEMM path                                    */
+#define MMV_MAX_M IMP_CUDA_MMV_MAX_M /* above this, the GEMM path                          */
 #define MMV_ROWS_PER_BLOCK 4 /* one warp per weight row                                       */
 #define WDQ_CHUNK_BYTES ((size_t)128 << 20) /* dequantized weight rows per GEMM chunk      */
 
@@ -28,96 +28,30 @@ static __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-static __device__ __forceinline__ int warp_sum_i(int v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
+/* ---- activation quantization (the emitters are in cuda_act.cuh) ------------------------------ */
 
-static __device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
-/* ---- activation quantization ----------------------------------------------------------------- */
-
-/* Q8_0 / Q8_1 (SUM): one warp per 32 elements, as the CPU's leg_quantize_q8_ref. qa [M][K]
- * int8, meta [M][K/32] {fp16-rounded d, fp16-rounded d*sum(q) (Q8_1) or 0, 0, 0}. With DQ the
- * output is instead the dequantized values d*q as F16 [M][K] (in qa's place): the GEMM path
- * then multiplies the same activation values the integer kernels and the CPU use. */
+/* Q8_0 / Q8_1 (SUM): one warp per unit of 32. */
 template <bool SUM, bool DQ>
 __global__ void act_q8_32(const float *x, int64_t ldx, int64_t K, int8_t *qa, float4 *meta) {
     const int lane = threadIdx.x & 31;
     const int64_t g = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, m = blockIdx.y;
     if (g * 32 >= K) return;
-    const float v = x[m * ldx + g * 32 + lane];
-    const float amax = warp_max(fabsf(v));
-    const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    float t = v * id;
-    if (!(t >= -127.0f)) t = t < -127.0f ? -127.0f : 0.0f; /* NaN -> 0 */
-    if (t > 127.0f) t = 127.0f;
-    const int q = (int)roundf(t);
-    if (DQ) {
-        ((__half *)qa)[m * K + g * 32 + lane] = __float2half_rn(__half2float(__float2half_rn(d)) * (float)q);
-        return;
-    }
-    qa[m * K + g * 32 + lane] = (int8_t)q;
-    const int sum = SUM ? warp_sum_i(q) : 0;
-    if (lane == 0) {
-        const float dh = __half2float(__float2half_rn(d));
-        const float s = SUM ? __half2float(__float2half_rn((float)sum * d)) : 0.0f;
-        meta[m * (K / 32) + g] = make_float4(dh, s, 0.0f, 0.0f);
-    }
+    int8_t *q = DQ ? (int8_t *)((__half *)qa + m * K + g * 32) : qa + m * K + g * 32;
+    act_emit32<SUM, DQ>(x[m * ldx + g * 32 + lane], lane, q, meta + m * (K / 32) + g);
 }
 
-/* Q8_K: one block of 256 threads per 256 elements, as the CPU's kq_quantize_q8_K_row: iscale =
- * -127/max with max the first element of largest magnitude. meta per unit of 32: {d, d*sum of
- * the first 16 codes, d*sum of the second 16, 0}. DQ: d*q as F16, as in act_q8_32. */
+/* Q8_K: one warp per block of 256. */
 template <bool DQ>
 __global__ void act_q8_K(const float *x, int64_t ldx, int64_t K, int8_t *qa, float4 *meta) {
-    __shared__ float s_amax[8];
-    __shared__ int s_idx[8];
-    const int tid = threadIdx.x, lane = tid & 31, w = tid >> 5;
-    const int64_t m = blockIdx.y, i0 = (int64_t)blockIdx.x * 256;
-    const float v = x[m * ldx + i0 + tid];
-    float a = fabsf(v);
-    int idx = tid;
-    if (!(a == a)) a = -1.0f; /* NaN never wins, as in the CPU's strict > */
+    const int lane = threadIdx.x & 31;
+    const int64_t g = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, m = blockIdx.y;
+    if (g * 256 >= K) return;
+    const float *xr = x + m * ldx + g * 256 + 8 * lane;
+    float v[8];
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) {
-        const float a2 = __shfl_xor_sync(0xffffffffu, a, o);
-        const int i2 = __shfl_xor_sync(0xffffffffu, idx, o);
-        if (a2 > a || (a2 == a && i2 < idx)) a = a2, idx = i2;
-    }
-    if (lane == 0) s_amax[w] = a, s_idx[w] = idx;
-    __syncthreads();
-    a = s_amax[0];
-    idx = s_idx[0];
-    for (int k = 1; k < 8; k++) {
-        if (s_amax[k] > a) a = s_amax[k], idx = s_idx[k]; /* warps are in index order */
-    }
-    const float mx = x[m * ldx + i0 + idx];
-    int q = 0;
-    float d = 0.0f;
-    if (a > 0.0f) {
-        const float iscale = -127.0f / mx;
-        q = __float2int_rn(iscale * v);
-        q = q < -128 ? -128 : (q > 127 ? 127 : q);
-        d = 1.0f / iscale;
-    }
-    if (DQ) {
-        ((__half *)qa)[m * K + i0 + tid] = __float2half_rn(d * (float)q);
-        return;
-    }
-    qa[m * K + i0 + tid] = (int8_t)q;
-    /* sums of 16 codes: lanes 0-15 and 16-31 of each warp */
-    int s = q;
-#pragma unroll
-    for (int o = 8; o > 0; o >>= 1) s += __shfl_xor_sync(0xffffffffu, s, o);
-    const int s_hi = __shfl_sync(0xffffffffu, s, 16);
-    if (lane == 0) meta[m * (K / 32) + i0 / 32 + w] = make_float4(d, d * (float)s, d * (float)s_hi, 0.0f);
+    for (int e = 0; e < 8; e++) v[e] = xr[e];
+    int8_t *q = DQ ? (int8_t *)((__half *)qa + m * K + g * 256) : qa + m * K + g * 256;
+    act_emit256<DQ>(v, lane, q, meta + m * (K / 32) + g * 8);
 }
 
 /* x (F32, strided) -> contiguous [M][K] of type W. */
@@ -297,19 +231,40 @@ static int act_kind(imp_type t) {
     }
 }
 
-/* True when c->act already holds x prepared as `what` (and records that it will otherwise). */
-static bool act_cached(imp_cuda *c, const imp_tensor *x, int what) {
-    if (c->act_of.gen == c->gen && c->act_of.x == x->data && c->act_of.ne0 == x->ne0 && c->act_of.ne1 == x->ne1 &&
-        c->act_of.nb1 == x->nb1 && c->act_of.what == what) {
-        return true;
-    }
+/* True when c->act holds x prepared as `what`. */
+static bool act_cached(const imp_cuda *c, const imp_tensor *x, int what) {
+    return c->act_of.gen == c->gen && c->act_of.x == x->data && c->act_of.ne0 == x->ne0 && c->act_of.ne1 == x->ne1 &&
+           c->act_of.nb1 == x->nb1 && c->act_of.what == what;
+}
+
+imp_status imp_cuda_act_claim(imp_cuda *c, const imp_tensor *x, int what, int8_t **q, float4 **meta) {
+    const size_t M = (size_t)x->ne1, K = (size_t)x->ne0;
+    const bool flt = what == ACT_F16 || what == ACT_BF16;
+    const size_t qbytes = (M * K * (flt || (what & ACT_DQ) ? 2 : 1) + 255) & ~(size_t)255;
+    imp_status st = imp_cuda_buf_reserve(c, &c->act, qbytes + (flt ? 0 : M * (K / 32) * sizeof(float4)));
+    if (st != IMP_OK) return st;
+    *q = (int8_t *)c->act.p;
+    *meta = flt ? NULL : (float4 *)((char *)c->act.p + qbytes);
     c->act_of.x = x->data;
     c->act_of.ne0 = x->ne0;
     c->act_of.ne1 = x->ne1;
     c->act_of.nb1 = x->nb1;
     c->act_of.what = what;
     c->act_of.gen = c->gen;
-    return false;
+    return IMP_OK;
+}
+
+int imp_cuda_act_hint(const imp_cuda *c, int64_t C) {
+    for (int i = 0; i < c->n_kact; i++) {
+        if (c->kact[i].K != C) continue;
+        int best = ACT_NONE;
+        int64_t most = 0;
+        for (int k = 0; k < IMP_CUDA_KACT_KINDS; k++) {
+            if (c->kact[i].rows[k] > most) most = c->kact[i].rows[k], best = k;
+        }
+        return best == 3 ? ACT_F16 : best == 4 ? ACT_NONE : best;
+    }
+    return ACT_NONE;
 }
 
 /* Quantizes x [M, K] into c->act for weight type t; *qa and *meta point into it. dq: F16
@@ -317,17 +272,17 @@ static bool act_cached(imp_cuda *c, const imp_tensor *x, int what) {
 static imp_status quantize_act(imp_cuda *c, const imp_tensor *x, imp_type t, bool dq, const int8_t **qa,
                                const float4 **meta) {
     const int64_t M = x->ne1, K = x->ne0, ldx = (int64_t)(x->nb1 / sizeof(float));
-    const size_t qbytes = ((size_t)M * (size_t)K * (dq ? 2 : 1) + 255) & ~(size_t)255;
-    imp_status st = imp_cuda_buf_reserve(c, &c->act, qbytes + (size_t)M * (size_t)(K / 32) * sizeof(float4));
+    const int kind = act_kind(t), what = kind | (dq ? ACT_DQ : 0);
+    const bool cached = act_cached(c, x, what);
+    int8_t *q;
+    float4 *mt;
+    imp_status st = imp_cuda_act_claim(c, x, what, &q, &mt);
     if (st != IMP_OK) return st;
-    int8_t *q = (int8_t *)c->act.p;
-    float4 *mt = (float4 *)((char *)c->act.p + qbytes);
-    const int kind = act_kind(t);
     *qa = q;
     *meta = mt;
-    if (act_cached(c, x, kind | (dq ? 4 : 0))) return IMP_OK;
+    if (cached) return IMP_OK;
     const float *xd = (const float *)x->data;
-    const dim3 g256((unsigned)(K / 256), (unsigned)M), g32(imp_cuda_blocks(K / 32, 8), (unsigned)M);
+    const dim3 g256(imp_cuda_blocks(K / 256, 8), (unsigned)M), g32(imp_cuda_blocks(K / 32, 8), (unsigned)M);
     if (kind == ACT_Q8_K) {
         if (dq) act_q8_K<true><<<g256, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
         else act_q8_K<false><<<g256, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
@@ -344,17 +299,20 @@ static imp_status quantize_act(imp_cuda *c, const imp_tensor *x, imp_type t, boo
 
 /* act_cached's tag of an activation copy converted to W (the quantized ones use 0..6). */
 template <typename W> struct act_tag;
-template <> struct act_tag<__half> { static const int v = 8; };
-template <> struct act_tag<__nv_bfloat16> { static const int v = 9; };
+template <> struct act_tag<__half> { static const int v = ACT_F16; };
+template <> struct act_tag<__nv_bfloat16> { static const int v = ACT_BF16; };
 
 /* x [M, K] F32 -> contiguous [M][K] of type W in c->act. */
 template <typename W>
 static imp_status convert_act(imp_cuda *c, const imp_tensor *x, const W **out) {
     const int64_t M = x->ne1, K = x->ne0;
-    imp_status st = imp_cuda_buf_reserve(c, &c->act, (size_t)M * (size_t)K * sizeof(W));
+    const bool cached = act_cached(c, x, act_tag<W>::v);
+    int8_t *q;
+    float4 *unused;
+    imp_status st = imp_cuda_act_claim(c, x, act_tag<W>::v, &q, &unused);
     if (st != IMP_OK) return st;
-    *out = (const W *)c->act.p;
-    if (act_cached(c, x, act_tag<W>::v)) return IMP_OK;
+    *out = (const W *)q;
+    if (cached) return IMP_OK;
     const unsigned gx = imp_cuda_blocks(K, 256) < 64 ? imp_cuda_blocks(K, 256) : 64;
     act_convert<W><<<dim3(gx, (unsigned)M), 256, 0, c->stream>>>((const float *)x->data, (int64_t)(x->nb1 / 4), K, (W *)c->act.p);
     CUDA_LAUNCHED();

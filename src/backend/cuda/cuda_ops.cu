@@ -3,8 +3,12 @@
  * soft-capping, and RoPE fused with the KV-cache write. The float expressions follow the CPU
  * reference (cpu_ops.c) so results agree to rounding: RMSNorm sums squares in double, RoPE
  * angles are built by the same repeated multiplication.
+ *
+ * RMSNorm of long rows and the gated activations also prepare their output for the matmul it
+ * most likely feeds (imp_cuda_act_hint: quantized like the CPU, or F16; cuda_act.cuh) while
+ * writing it, so that matmul finds it ready instead of reading the rows again.
  */
-#include "backend/cuda/cuda_common.cuh"
+#include "backend/cuda/cuda_act.cuh"
 
 #define EW_THREADS 256
 #define MAX_GRID_Y 65535
@@ -25,13 +29,14 @@ static dim3 ew_grid(const imp_tensor *t) {
 
 #define NORM_BLOCK_MIN_C 512
 
+/* Rows r = (row, segment) pairs: segs segments of C per row. */
 __global__ void rms_norm_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t R, int64_t C,
-                           float eps, bool one_plus_w) {
+                           int64_t segs, float eps, bool one_plus_w) {
     const int lane = threadIdx.x & 31;
     const int64_t r = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (r >= R) return;
-    const float *xr = x + r * ldx;
-    float *yr = y + r * ldy;
+    const float *xr = x + (r / segs) * ldx + (r % segs) * C;
+    float *yr = y + (r / segs) * ldy + (r % segs) * C;
     double ss = 0.0;
     for (int64_t i = lane; i < C; i += 32) ss += (double)(xr[i] * xr[i]);
 #pragma unroll
@@ -43,13 +48,38 @@ __global__ void rms_norm_k(const float *x, int64_t ldx, const float *w, float *y
     }
 }
 
-/* One block of 256 per row: a warp alone would walk a 4096-wide row with one load in flight. */
-__global__ void rms_norm_row_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t C, float eps,
-                               bool one_plus_w) {
+/* Writes v, the value of element i of a row, and prepares it: a warp holds one group of WHAT
+ * (32 elements, lane j element j; or 256 for Q8_K, lane j elements 8j..8j+7, given as v[e]). */
+template <int WHAT>
+static __device__ __forceinline__ void prep_group(const float *v, int lane, int64_t g, int64_t row, int64_t C,
+                                                  int8_t *q, float4 *mt) {
+    constexpr int BASE = WHAT & ~ACT_DQ;
+    constexpr bool DQ = (WHAT & ACT_DQ) != 0;
+    if (WHAT == ACT_F16) {
+        ((__half *)q)[row * C + g * 32 + lane] = __float2half_rn(v[0]);
+    } else if (BASE == ACT_Q8_K) {
+        int8_t *qq = DQ ? (int8_t *)((__half *)q + row * C + g * 256) : q + row * C + g * 256;
+        act_emit256<DQ>(v, lane, qq, mt + row * (C / 32) + g * 8);
+    } else {
+        int8_t *qq = DQ ? (int8_t *)((__half *)q + row * C + g * 32) : q + row * C + g * 32;
+        act_emit32<BASE == ACT_Q8_1, DQ>(v[0], lane, qq, mt + row * (C / 32) + g);
+    }
+}
+
+/* Elements per group a warp prepares. */
+template <int WHAT> struct prep_n {
+    static constexpr int N = (WHAT & ~ACT_DQ) == ACT_Q8_K ? 256 : 32;
+};
+
+/* One block of 256 per row: a warp alone would walk a 4096-wide row with one load in flight.
+ * WHAT != ACT_NONE: also prepares the row for a matmul (C a multiple of the group). */
+template <int WHAT>
+__global__ void rms_norm_row_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t C, int segs,
+                               float eps, bool one_plus_w, int8_t *q, float4 *mt) {
     __shared__ double part[8];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const float *xr = x + (int64_t)blockIdx.x * ldx;
-    float *yr = y + (int64_t)blockIdx.x * ldy;
+    const float *xr = x + (int64_t)(blockIdx.x / segs) * ldx + (int64_t)(blockIdx.x % segs) * C;
+    float *yr = y + (int64_t)(blockIdx.x / segs) * ldy + (int64_t)(blockIdx.x % segs) * C;
     double ss = 0.0;
 #pragma unroll 4
     for (int64_t i = tid; i < C; i += 256) ss += (double)(xr[i] * xr[i]);
@@ -60,27 +90,67 @@ __global__ void rms_norm_row_k(const float *x, int64_t ldx, const float *w, floa
     ss = 0.0;
     for (int k = 0; k < 8; k++) ss += part[k];
     const float s = 1.0f / sqrtf((float)(ss / (double)C) + eps);
+    if (WHAT == ACT_NONE) {
 #pragma unroll 4
-    for (int64_t i = tid; i < C; i += 256) {
-        const float wi = one_plus_w ? 1.0f + w[i] : w[i];
-        yr[i] = __fmul_rn(__fmul_rn(xr[i], s), wi);
+        for (int64_t i = tid; i < C; i += 256) {
+            const float wi = one_plus_w ? 1.0f + w[i] : w[i];
+            yr[i] = __fmul_rn(__fmul_rn(xr[i], s), wi);
+        }
+        return;
+    }
+    constexpr int N = prep_n<WHAT>::N, PER = N / 32;
+    for (int64_t g = warp; g < C / N; g += 8) {
+        float v[PER];
+#pragma unroll
+        for (int e = 0; e < PER; e++) {
+            const int64_t i = g * N + PER * lane + e;
+            const float wi = one_plus_w ? 1.0f + w[i] : w[i];
+            v[e] = __fmul_rn(__fmul_rn(xr[i], s), wi);
+            yr[i] = v[e];
+        }
+        prep_group<WHAT>(v, lane, g, blockIdx.x, C, q, mt);
     }
 }
+
+/* What an op whose output y feeds a matmul prepares (ACT_NONE: nothing), and where. */
+static int prep_of(imp_cuda *c, const imp_tensor *y, int8_t **q, float4 **mt) {
+    int what = imp_cuda_act_hint(c, y->ne0);
+    if (what == ACT_NONE || y->ne0 % (what == ACT_Q8_K ? 256 : 32)) return ACT_NONE;
+    if (what != ACT_F16 && y->ne1 > IMP_CUDA_MMV_MAX_M) what |= ACT_DQ;
+    if (imp_cuda_act_claim(c, y, what, q, mt) != IMP_OK) return ACT_NONE;
+    return what;
+}
+
+#define PREP_CASES(X) X(ACT_Q8_0) X(ACT_Q8_1) X(ACT_Q8_K) X(ACT_Q8_0 | ACT_DQ) X(ACT_Q8_1 | ACT_DQ) X(ACT_Q8_K | ACT_DQ) X(ACT_F16)
 
 imp_status imp_cuda_rms_norm(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps, bool one_plus_w,
                              imp_tensor *y) {
     IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
-    if (!same_shape(x, y) || w->type != IMP_TYPE_F32 || w->ne0 != x->ne0) return IMP_ERR_INTERNAL;
+    if (!same_shape(x, y) || w->type != IMP_TYPE_F32 || w->ne0 < 1 || x->ne0 % w->ne0) return IMP_ERR_INTERNAL;
     if (x->ne1 == 0) return IMP_OK;
-    if (x->ne0 >= NORM_BLOCK_MIN_C) {
-        rms_norm_row_k<<<(unsigned)x->ne1, 256, 0, c->stream>>>((const float *)x->data, ld(x), (const float *)w->data,
-                                                                (float *)y->data, ld(y), x->ne0, eps, one_plus_w);
+    const float *xd = (const float *)x->data, *wd = (const float *)w->data;
+    float *yd = (float *)y->data;
+    const int64_t C = w->ne0, segs = x->ne0 / C, R = x->ne1 * segs;
+    if (C >= NORM_BLOCK_MIN_C && R <= INT32_MAX) {
+        int8_t *q = NULL;
+        float4 *mt = NULL;
+        const int what = segs == 1 ? prep_of(c, y, &q, &mt) : ACT_NONE;
+        switch (what) {
+#define X(W)                                                                                                                \
+    case W:                                                                                                                 \
+        rms_norm_row_k<W><<<(unsigned)R, 256, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), C, (int)segs, eps, one_plus_w, q, mt); \
+        break;
+            PREP_CASES(X)
+#undef X
+        default:
+            rms_norm_row_k<ACT_NONE><<<(unsigned)R, 256, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), C, (int)segs, eps,
+                                                                         one_plus_w, q, mt);
+        }
         CUDA_LAUNCHED();
         return IMP_OK;
     }
-    rms_norm_k<<<imp_cuda_blocks(x->ne1, 8), 256, 0, c->stream>>>((const float *)x->data, ld(x), (const float *)w->data,
-                                                                 (float *)y->data, ld(y), x->ne1, x->ne0, eps, one_plus_w);
+    rms_norm_k<<<imp_cuda_blocks(R, 8), 256, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), R, C, segs, eps, one_plus_w);
     CUDA_LAUNCHED();
     return IMP_OK;
 }
@@ -88,6 +158,15 @@ imp_status imp_cuda_rms_norm(imp_backend *be, const imp_tensor *x, const imp_ten
 /* ---- elementwise ---------------------------------------------------------------------------------- */
 
 enum { EW_ADD, EW_SCALE, EW_SOFTCAP, EW_SILU, EW_GELU };
+
+/* act(g) * u, as the CPU computes it. */
+template <int OP> static __device__ __forceinline__ float glu1(float g, float u) {
+    if (OP == EW_SILU) return __fmul_rn(g / (1.0f + expf(-g)), u);
+    const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
+    const float a = __fmul_rn(__fmul_rn(0.5f, g),
+                              1.0f + tanhf(__fmul_rn(k, __fadd_rn(g, __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, g), g), g)))));
+    return __fmul_rn(a, u);
+}
 
 template <int OP>
 __global__ void ew_k(const float *a, int64_t lda, const float *b, int64_t ldb, float *y, int64_t ldy, int64_t R,
@@ -103,13 +182,8 @@ __global__ void ew_k(const float *a, int64_t lda, const float *b, int64_t ldb, f
             v = x * s;
         } else if (OP == EW_SOFTCAP) {
             v = s * tanhf(x / s);
-        } else if (OP == EW_SILU) {
-            v = __fmul_rn(x / (1.0f + expf(-x)), b[r * ldb + i]);
         } else {
-            const float k = 0.7978845608028654f; /* sqrt(2 / pi) */
-            const float g = __fmul_rn(__fmul_rn(0.5f, x),
-                                      1.0f + tanhf(__fmul_rn(k, __fadd_rn(x, __fmul_rn(__fmul_rn(__fmul_rn(0.044715f, x), x), x)))));
-            v = __fmul_rn(g, b[r * ldb + i]);
+            v = glu1<OP>(x, b[r * ldb + i]);
         }
         y[r * ldy + i] = v;
     }
@@ -145,11 +219,50 @@ imp_status imp_cuda_softcap(imp_backend *be, imp_tensor *x, float cap) {
     return ew<EW_SOFTCAP>((imp_cuda *)be, x, NULL, 0, x, cap);
 }
 
+/* GLU that also prepares its output: a warp per group, 8 warps per block, blockIdx.y rows. */
+template <int OP, int WHAT>
+__global__ void glu_prep_k(const float *gt, int64_t ldg, const float *up, int64_t ldu, float *y, int64_t ldy, int64_t C,
+                           int8_t *q, float4 *mt) {
+    constexpr int N = prep_n<WHAT>::N, PER = N / 32;
+    const int lane = threadIdx.x & 31;
+    const int64_t g = (int64_t)blockIdx.x * 8 + threadIdx.x / 32, r = blockIdx.y;
+    if (g >= C / N) return;
+    float v[PER];
+#pragma unroll
+    for (int e = 0; e < PER; e++) {
+        const int64_t i = g * N + PER * lane + e;
+        v[e] = glu1<OP>(gt[r * ldg + i], up[r * ldu + i]);
+        y[r * ldy + i] = v[e];
+    }
+    prep_group<WHAT>(v, lane, g, r, C, q, mt);
+}
+
+template <int OP>
+static imp_status glu_run(imp_cuda *c, const imp_tensor *gate, const imp_tensor *up, imp_tensor *y) {
+    int8_t *q = NULL;
+    float4 *mt = NULL;
+    const int what = gate->ne1 > 0 && gate->ne1 <= MAX_GRID_Y ? prep_of(c, y, &q, &mt) : ACT_NONE;
+    const float *gd = (const float *)gate->data, *ud = (const float *)up->data;
+    float *yd = (float *)y->data;
+    const int64_t C = gate->ne0;
+    switch (what) {
+#define X(W)                                                                                                         \
+    case W:                                                                                                          \
+        glu_prep_k<OP, W><<<dim3(imp_cuda_blocks(C / prep_n<W>::N, 8), (unsigned)gate->ne1), 256, 0, c->stream>>>(      \
+            gd, ld(gate), ud, ld(up), yd, ld(y), C, q, mt);                                                          \
+        CUDA_LAUNCHED();                                                                                             \
+        return IMP_OK;
+        PREP_CASES(X)
+#undef X
+    default: return ew<OP>(c, gate, up, ld(up), y, 0.0f);
+    }
+}
+
 imp_status imp_cuda_glu(imp_backend *be, const imp_tensor *gate, const imp_tensor *up, imp_act act, imp_tensor *y) {
     IMP_CUDA_WRITES(be);
     if (!same_shape(gate, up) || !same_shape(gate, y)) return IMP_ERR_INTERNAL;
-    if (act == IMP_ACT_SILU) return ew<EW_SILU>((imp_cuda *)be, gate, up, ld(up), y, 0.0f);
-    if (act == IMP_ACT_GELU_TANH) return ew<EW_GELU>((imp_cuda *)be, gate, up, ld(up), y, 0.0f);
+    if (act == IMP_ACT_SILU) return glu_run<EW_SILU>((imp_cuda *)be, gate, up, y);
+    if (act == IMP_ACT_GELU_TANH) return glu_run<EW_GELU>((imp_cuda *)be, gate, up, y);
     return IMP_ERR_INTERNAL;
 }
 
