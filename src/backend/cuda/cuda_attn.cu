@@ -10,7 +10,9 @@
  * head dims lane, lane + 32, ... When the tiles alone cannot fill the GPU (decode), the key
  * range is split over several blocks (split-K, "flash decoding"); each writes its partial
  * result (m, l, unnormalised output) and the last of them to finish (a ticket counter per
- * tile, reset by that block for the next launch) combines them.
+ * tile, reset by that block for the next launch) combines them. Decode launches a split count
+ * fixed by the shape (graphs replay it at any length); splits past the keys exit at once and
+ * a tile whose keys fit one split writes its output directly.
  *
  * When D = 32 * DPL (every model's head size) and the pool rows are 16-byte aligned, the
  * head dim is a compile-time constant and K/V tiles are fetched with 16-byte loads, all of a
@@ -128,6 +130,9 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
     chunk = (chunk + ATT_KT - 1) / ATT_KT * ATT_KT;
     const int start = lo + (int)blockIdx.z * chunk;
     const int end = start + chunk < hi + 1 ? start + chunk : hi + 1;
+    /* the splits with keys (the same for every split of the tile); one alone writes the output */
+    const int n_active = (hi - lo + 1 + chunk - 1) / chunk;
+    if ((int)blockIdx.z >= n_active) return;
 
     for (int i = tid; i < R * D; i += blockDim.x) {
         const int r = i / D, d = i % D;
@@ -163,8 +168,17 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
             if (p < end && p >= rlo[i] && p <= rpos[i]) {
                 const float *qr = sq + r * D, *kr = sk + lane * (D + 1);
                 float dot = 0.0f;
+                if (EXACT) { /* four chains: the sum is a latency chain otherwise */
+                    float d4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll 8
-                for (int d = 0; d < D; d++) dot += qr[d] * kr[d];
+                    for (int d = 0; d < D; d += 4) {
+#pragma unroll
+                        for (int u = 0; u < 4; u++) d4[u] += qr[d + u] * kr[d + u];
+                    }
+                    dot = (d4[0] + d4[1]) + (d4[2] + d4[3]);
+                } else {
+                    for (int d = 0; d < D; d++) dot += qr[d] * kr[d];
+                }
                 s = dot * a.scale;
                 if (a.softcap > 0.0f) s = a.softcap * tanhf(s / a.softcap);
             }
@@ -186,10 +200,13 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
             for (int k = 0; k < DPL; k++) {
                 const int d = lane + 32 * k;
                 if (d < D) {
-                    float o = acc[i][k] * alpha;
-#pragma unroll 8
-                    for (int j = 0; j < ATT_KT; j++) o += sp[r * ATT_KT + j] * sv[j * D + d];
-                    acc[i][k] = o;
+                    float o4[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+                    for (int j = 0; j < ATT_KT; j += 4) {
+#pragma unroll
+                        for (int u = 0; u < 4; u++) o4[u] += sp[r * ATT_KT + j + u] * sv[(j + u) * D + d];
+                    }
+                    acc[i][k] = acc[i][k] * alpha + ((o4[0] + o4[1]) + (o4[2] + o4[3]));
                 }
             }
             __syncwarp();
@@ -201,7 +218,7 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
         const int r = warp + ATT_WARPS * i;
         if (r >= R) continue;
         const int t = t0 + r / nh, h = h0 + r % nh;
-        if (a.n_split == 1) {
+        if (n_active == 1) {
             const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
 #pragma unroll
             for (int k = 0; k < DPL; k++) {
@@ -218,15 +235,15 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
             if (lane == 0) a.part_ml[row] = make_float2(m[i], l[i]);
         }
     }
-    if (a.n_split == 1) return;
+    if (n_active == 1) return;
 
     /* The last split of this tile to finish combines: out = the splits' outputs rescaled to
-     * their common max, normalised (a split past the row's keys has m = -inf, l = 0). */
+     * their common max, normalised (a row may see no key of a split: m = -inf, l = 0). */
     __shared__ int s_last;
     __threadfence();
     __syncthreads();
     int *ticket = a.tickets + blockIdx.y * gridDim.x + blockIdx.x;
-    if (tid == 0) s_last = atomicAdd(ticket, 1) == a.n_split - 1;
+    if (tid == 0) s_last = atomicAdd(ticket, 1) == n_active - 1;
     __syncthreads();
     if (!s_last) return;
     if (tid == 0) *ticket = 0; /* ready for the next launch */
@@ -234,7 +251,7 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
     for (int r = warp; r < R; r += ATT_WARPS) {
         const int t = t0 + r / nh, h = h0 + r % nh;
         float2 ml = make_float2(-INFINITY, 0.0f);
-        if (lane < a.n_split) ml = __ldcg(&a.part_ml[((int64_t)lane * a.T + t) * a.H + h]);
+        if (lane < n_active) ml = __ldcg(&a.part_ml[((int64_t)lane * a.T + t) * a.H + h]);
         float M = ml.x;
 #pragma unroll
         for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
@@ -246,7 +263,7 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
         float o[DPL];
 #pragma unroll
         for (int k = 0; k < DPL; k++) o[k] = 0.0f;
-        for (int z = 0; z < a.n_split; z++) {
+        for (int z = 0; z < n_active; z++) {
             const float w = __shfl_sync(0xffffffffu, wz, z);
             if (w == 0.0f) continue; /* uniform: every lane holds split z's weight */
             const float *po = a.part_o + (((int64_t)z * a.T + t) * a.H + h) * D;

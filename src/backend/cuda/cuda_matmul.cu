@@ -19,7 +19,7 @@
 
 #define MMV_COLS 8          /* activation rows per pass of the matrix-vector kernels       */
 #define MMV_MAX_M IMP_CUDA_MMV_MAX_M /* above this, the GEMM path                          */
-#define MMV_ROWS_PER_BLOCK 4 /* one warp per weight row                                       */
+#define MMV_WARPS 4         /* warps per block of the matrix-vector kernels                 */
 #define WDQ_CHUNK_BYTES ((size_t)128 << 20) /* dequantized weight rows per GEMM chunk      */
 
 static __device__ __forceinline__ float warp_sum(float v) {
@@ -69,21 +69,34 @@ __global__ void act_convert(const float *x, int64_t ldx, int64_t K, W *out) {
 
 /* ---- matrix-vector: quantized weights ---------------------------------------------------------- */
 
-/* One warp per weight row n; lanes walk the row's units; up to NC activation rows per pass. */
+/* Lane 0 writes the warp's NC sums for row n. */
+template <int NC>
+static __device__ __forceinline__ void mmv_store(float acc[NC], int M, float *y, int64_t ldy, int64_t n) {
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+        if (c < M) {
+            const float s = warp_sum(acc[c]);
+            if ((threadIdx.x & 31) == 0) y[c * ldy + n] = s;
+        }
+    }
+}
+
+/* One warp per weight row n; its lanes walk the row's units, four in flight; up to NC
+ * activation rows per pass. */
 template <int T, int NC>
-__global__ void __launch_bounds__(32 * MMV_ROWS_PER_BLOCK)
+__global__ void __launch_bounds__(32 * MMV_WARPS)
     mmv_q(imp_cuda_wq w, const int8_t *qa, const float4 *meta, int64_t K, int M, float *y, int64_t ldy, int64_t N) {
     typedef qunit<T> Q;
     constexpr int UPB = Q::QK / 32;
     const int lane = threadIdx.x & 31;
-    const int64_t n = (int64_t)blockIdx.x * MMV_ROWS_PER_BLOCK + threadIdx.x / 32;
+    const int64_t n = (int64_t)blockIdx.x * MMV_WARPS + threadIdx.x / 32;
     if (n >= N) return;
     const int64_t nu = w.nb * UPB, K32 = K / 32;
     const uint8_t *body = w.body + n * w.nb * w.body_len, *head = w.head + n * w.nb * w.head_len;
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
-#pragma unroll 2
+#pragma unroll 4
     for (int64_t iu = lane; iu < nu; iu += 32) {
         const int64_t ib = iu / UPB;
         const int u = (int)(iu % UPB);
@@ -107,13 +120,7 @@ __global__ void __launch_bounds__(32 * MMV_ROWS_PER_BLOCK)
             }
         }
     }
-#pragma unroll
-    for (int c = 0; c < NC; c++) {
-        if (c < M) {
-            const float s = warp_sum(acc[c]);
-            if (lane == 0) y[c * ldy + n] = s;
-        }
-    }
+    mmv_store<NC>(acc, M, y, ldy, n);
 }
 
 /* ---- matrix-vector: float weights --------------------------------------------------------------- */
@@ -126,17 +133,18 @@ template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; 
 /* x [M][ldx] of type W (converted like the CPU does) or F32. VEC: K % (16 / sizeof(W)) == 0
  * and rows 16-byte aligned: 16-byte loads. */
 template <typename W, int NC, bool VEC>
-__global__ void __launch_bounds__(32 * MMV_ROWS_PER_BLOCK)
+__global__ void __launch_bounds__(32 * MMV_WARPS)
     mmv_f(const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, float *y, int64_t ldy, int64_t N) {
     constexpr int E = 16 / sizeof(W);
     const int lane = threadIdx.x & 31;
-    const int64_t n = (int64_t)blockIdx.x * MMV_ROWS_PER_BLOCK + threadIdx.x / 32;
+    const int64_t n = (int64_t)blockIdx.x * MMV_WARPS + threadIdx.x / 32;
     if (n >= N) return;
     const W *wr = w + n * ldw;
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
     if (VEC) {
+#pragma unroll 4
         for (int64_t k = (int64_t)lane * E; k < K; k += 32 * E) {
             W wv[E];
             *(int4 *)wv = *(const int4 *)(wr + k);
@@ -159,13 +167,7 @@ __global__ void __launch_bounds__(32 * MMV_ROWS_PER_BLOCK)
             }
         }
     }
-#pragma unroll
-    for (int c = 0; c < NC; c++) {
-        if (c < M) {
-            const float s = warp_sum(acc[c]);
-            if (lane == 0) y[c * ldy + n] = s;
-        }
-    }
+    mmv_store<NC>(acc, M, y, ldy, n);
 }
 
 /* ---- dequantization (GEMM path, get_rows) ------------------------------------------------------- */
@@ -322,7 +324,8 @@ static imp_status convert_act(imp_cuda *c, const imp_tensor *x, const W **out) {
 template <int T>
 static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *qa, const float4 *meta, int64_t K, int M,
                                float *y, int64_t ldy, int64_t N) {
-    const unsigned grid = imp_cuda_blocks(N, MMV_ROWS_PER_BLOCK), threads = 32 * MMV_ROWS_PER_BLOCK;
+    const unsigned threads = 32 * MMV_WARPS;
+    const unsigned grid = imp_cuda_blocks(N, MMV_WARPS);
     for (int m0 = 0; m0 < M; m0 += MMV_COLS) {
         const int mc = M - m0 < MMV_COLS ? M - m0 : MMV_COLS;
         const int8_t *q = qa + (int64_t)m0 * K;
@@ -345,7 +348,8 @@ static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *
 template <typename W, bool VEC>
 static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, float *y,
                                 int64_t ldy, int64_t N) {
-    const unsigned grid = imp_cuda_blocks(N, MMV_ROWS_PER_BLOCK), threads = 32 * MMV_ROWS_PER_BLOCK;
+    const unsigned threads = 32 * MMV_WARPS;
+    const unsigned grid = imp_cuda_blocks(N, MMV_WARPS);
     for (int m0 = 0; m0 < M; m0 += MMV_COLS) {
         const int mc = M - m0 < MMV_COLS ? M - m0 : MMV_COLS;
         const W *xx = x + (int64_t)m0 * ldx;

@@ -71,11 +71,60 @@ template <int WHAT> struct prep_n {
     static constexpr int N = (WHAT & ~ACT_DQ) == ACT_Q8_K ? 256 : 32;
 };
 
-/* One block of 256 per row: a warp alone would walk a 4096-wide row with one load in flight.
- * WHAT != ACT_NONE: also prepares the row for a matmul (C a multiple of the group). */
+/* Long rows: one block of NORM_THREADS per (row, segment). Warp w holds groups g = w + 32k of
+ * the row (prep_n elements each) in registers from the one read of x, so the sum of squares,
+ * the scaling and the preparation for the next matmul (WHAT != ACT_NONE; the groups are the
+ * preparation's units) all work on them: every load is issued before any is waited for. Rows
+ * up to NORM_REGS * NORM_THREADS elements, C a multiple of the group. */
+#define NORM_THREADS 1024
+#define NORM_REGS 16
+
 template <int WHAT>
-__global__ void rms_norm_row_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t C, int segs,
-                               float eps, bool one_plus_w, int8_t *q, float4 *mt) {
+__global__ void __launch_bounds__(NORM_THREADS)
+    rms_norm_row_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t C, int segs, float eps,
+                   bool one_plus_w, int8_t *q, float4 *mt) {
+    constexpr int N = prep_n<WHAT>::N, PER = N / 32, KMAX = NORM_REGS / PER, NW = NORM_THREADS / 32;
+    __shared__ double part[NW];
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int64_t row = blockIdx.x / segs;
+    const float *xr = x + row * ldx + (int64_t)(blockIdx.x % segs) * C;
+    float *yr = y + row * ldy + (int64_t)(blockIdx.x % segs) * C;
+    const int ng = (int)(C / N);
+    float v[NORM_REGS];
+    double ss = 0.0;
+#pragma unroll
+    for (int k = 0; k < KMAX; k++) {
+        const int g = warp + NW * k;
+#pragma unroll
+        for (int e = 0; e < PER; e++) v[k * PER + e] = g < ng ? xr[(int64_t)g * N + lane * PER + e] : 0.0f;
+    }
+#pragma unroll
+    for (int i = 0; i < NORM_REGS; i++) ss += (double)(v[i] * v[i]);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+    if (lane == 0) part[warp] = ss;
+    __syncthreads();
+    ss = 0.0;
+    for (int k = 0; k < NW; k++) ss += part[k];
+    const float s = 1.0f / sqrtf((float)(ss / (double)C) + eps);
+#pragma unroll
+    for (int k = 0; k < KMAX; k++) {
+        const int g = warp + NW * k;
+        if (g >= ng) break; /* uniform across the warp */
+#pragma unroll
+        for (int e = 0; e < PER; e++) {
+            const int64_t i = (int64_t)g * N + lane * PER + e;
+            const float wi = one_plus_w ? 1.0f + w[i] : w[i];
+            v[k * PER + e] = __fmul_rn(__fmul_rn(v[k * PER + e], s), wi);
+            yr[i] = v[k * PER + e];
+        }
+        if (WHAT != ACT_NONE) prep_group<WHAT>(v + k * PER, lane, g, row, C, q, mt);
+    }
+}
+
+/* Rows too long (or odd) for that: a block of 256 walks the row twice. */
+__global__ void rms_norm_long_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t C, int segs,
+                                float eps, bool one_plus_w) {
     __shared__ double part[8];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const float *xr = x + (int64_t)(blockIdx.x / segs) * ldx + (int64_t)(blockIdx.x % segs) * C;
@@ -90,25 +139,9 @@ __global__ void rms_norm_row_k(const float *x, int64_t ldx, const float *w, floa
     ss = 0.0;
     for (int k = 0; k < 8; k++) ss += part[k];
     const float s = 1.0f / sqrtf((float)(ss / (double)C) + eps);
-    if (WHAT == ACT_NONE) {
-#pragma unroll 4
-        for (int64_t i = tid; i < C; i += 256) {
-            const float wi = one_plus_w ? 1.0f + w[i] : w[i];
-            yr[i] = __fmul_rn(__fmul_rn(xr[i], s), wi);
-        }
-        return;
-    }
-    constexpr int N = prep_n<WHAT>::N, PER = N / 32;
-    for (int64_t g = warp; g < C / N; g += 8) {
-        float v[PER];
-#pragma unroll
-        for (int e = 0; e < PER; e++) {
-            const int64_t i = g * N + PER * lane + e;
-            const float wi = one_plus_w ? 1.0f + w[i] : w[i];
-            v[e] = __fmul_rn(__fmul_rn(xr[i], s), wi);
-            yr[i] = v[e];
-        }
-        prep_group<WHAT>(v, lane, g, blockIdx.x, C, q, mt);
+    for (int64_t i = tid; i < C; i += 256) {
+        const float wi = one_plus_w ? 1.0f + w[i] : w[i];
+        yr[i] = __fmul_rn(__fmul_rn(xr[i], s), wi);
     }
 }
 
@@ -132,20 +165,26 @@ imp_status imp_cuda_rms_norm(imp_backend *be, const imp_tensor *x, const imp_ten
     const float *xd = (const float *)x->data, *wd = (const float *)w->data;
     float *yd = (float *)y->data;
     const int64_t C = w->ne0, segs = x->ne0 / C, R = x->ne1 * segs;
-    if (C >= NORM_BLOCK_MIN_C && R <= INT32_MAX) {
+    if (C >= NORM_BLOCK_MIN_C && R <= INT32_MAX && segs <= INT32_MAX) {
+        if (C % 32 || C > (int64_t)NORM_REGS * NORM_THREADS) {
+            rms_norm_long_k<<<(unsigned)R, 256, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), C, (int)segs, eps, one_plus_w);
+            CUDA_LAUNCHED();
+            return IMP_OK;
+        }
         int8_t *q = NULL;
         float4 *mt = NULL;
         const int what = segs == 1 ? prep_of(c, y, &q, &mt) : ACT_NONE;
         switch (what) {
-#define X(W)                                                                                                                \
-    case W:                                                                                                                 \
-        rms_norm_row_k<W><<<(unsigned)R, 256, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), C, (int)segs, eps, one_plus_w, q, mt); \
+#define X(W)                                                                                                               \
+    case W:                                                                                                                \
+        rms_norm_row_k<W><<<(unsigned)R, NORM_THREADS, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), C, (int)segs, eps,         \
+                                                                       one_plus_w, q, mt);                                 \
         break;
             PREP_CASES(X)
 #undef X
         default:
-            rms_norm_row_k<ACT_NONE><<<(unsigned)R, 256, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), C, (int)segs, eps,
-                                                                         one_plus_w, q, mt);
+            rms_norm_row_k<ACT_NONE><<<(unsigned)R, NORM_THREADS, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), C, (int)segs,
+                                                                                 eps, one_plus_w, q, mt);
         }
         CUDA_LAUNCHED();
         return IMP_OK;
@@ -280,9 +319,13 @@ template <typename KV> static __device__ __forceinline__ KV kv_from(float v);
 template <> __device__ __forceinline__ __half kv_from<__half>(float v) { return __float2half_rn(v); }
 template <> __device__ __forceinline__ float kv_from<float>(float v) { return v; }
 
-/* One block per token: the angles of its position into shared memory, pair i by thread i (the
- * CPU's recurrence theta_base *= theta_scale, repeated i times, so angles match), then every
- * (head, pair) of q and k rotated, k's rows and v's rows written to the token's pool slot. */
+/* Block (t, y): token t, heads ROPE_HEADS * y .. of q then k (and a share of v's row): the
+ * angles of the token's position into shared memory, pair i by thread i (the CPU's recurrence
+ * theta_base *= theta_scale, repeated i times, so angles match), then each (head, pair) of its
+ * heads rotated, k's rows and v's rows written to the token's pool slot. Several blocks per
+ * token keep a decode step (one token) from running on one SM. */
+#define ROPE_HEADS 4
+
 template <typename KV>
 __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t ldk, const float *v, int64_t ldv,
                           const int32_t *pos, const int32_t *slot, KV *kc, KV *vc, int64_t n_embd_kv) {
@@ -292,26 +335,25 @@ __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t 
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float tb = (float)pos[t];
         for (int j = 0; j < i; j++) tb *= a.theta_scale;
-        {
-            const float extrap = a.ff ? tb / a.ff[i] : tb;
-            const float interp = a.freq_scale * extrap;
-            float theta = interp;
-            if (a.ext_factor != 0.0f) {
-                const float yv = ((float)i - a.low) / fmaxf(0.001f, a.high - a.low);
-                const float ramp = 1.0f - fminf(1.0f, fmaxf(0.0f, yv));
-                const float mix = ramp * a.ext_factor;
-                theta = __fadd_rn(__fmul_rn(interp, 1.0f - mix), __fmul_rn(extrap, mix));
-            }
-            cs[2 * i] = cosf(theta) * a.mscale;
-            cs[2 * i + 1] = sinf(theta) * a.mscale;
+        const float extrap = a.ff ? tb / a.ff[i] : tb;
+        const float interp = a.freq_scale * extrap;
+        float theta = interp;
+        if (a.ext_factor != 0.0f) {
+            const float yv = ((float)i - a.low) / fmaxf(0.001f, a.high - a.low);
+            const float ramp = 1.0f - fminf(1.0f, fmaxf(0.0f, yv));
+            const float mix = ramp * a.ext_factor;
+            theta = __fadd_rn(__fmul_rn(interp, 1.0f - mix), __fmul_rn(extrap, mix));
         }
+        cs[2 * i] = cosf(theta) * a.mscale;
+        cs[2 * i + 1] = sinf(theta) * a.mscale;
     }
     __syncthreads();
     float *qr = q + t * ldq, *kr = k + t * ldk;
     KV *kd = kc + (int64_t)slot[t] * n_embd_kv, *vd = vc + (int64_t)slot[t] * n_embd_kv;
-    const int nh = a.H + a.Hkv;
-    for (int idx = threadIdx.x; idx < nh * half; idx += blockDim.x) {
-        const int h = idx / half, i = idx % half;
+    const int nh = a.H + a.Hkv, h0 = (int)blockIdx.y * ROPE_HEADS;
+    const int nhb = nh - h0 < ROPE_HEADS ? nh - h0 : ROPE_HEADS;
+    for (int idx = threadIdx.x; idx < nhb * half; idx += blockDim.x) {
+        const int h = h0 + idx / half, i = idx % half;
         const bool is_k = h >= a.H;
         float *x = is_k ? kr + (int64_t)(h - a.H) * a.D : qr + (int64_t)h * a.D;
         const int ia = a.style == IMP_ROPE_NEOX ? i : 2 * i, ib = a.style == IMP_ROPE_NEOX ? i + half : 2 * i + 1;
@@ -326,13 +368,16 @@ __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t 
             o[ib] = kv_from<KV>(r1);
         }
     }
-    /* k's dims past n_dims pass through */
+    /* k's dims past n_dims pass through (this block's k heads) */
     const int rest = a.D - a.n_dims;
-    for (int idx = threadIdx.x; idx < a.Hkv * rest; idx += blockDim.x) {
-        const int h = idx / rest, d = a.n_dims + idx % rest;
-        kd[(int64_t)h * a.D + d] = kv_from<KV>(kr[(int64_t)h * a.D + d]);
+    for (int idx = threadIdx.x; idx < nhb * rest; idx += blockDim.x) {
+        const int h = h0 + idx / rest, d = a.n_dims + idx % rest;
+        if (h >= a.H) kd[(int64_t)(h - a.H) * a.D + d] = kv_from<KV>(kr[(int64_t)(h - a.H) * a.D + d]);
     }
-    for (int64_t i = threadIdx.x; i < n_embd_kv; i += blockDim.x) vd[i] = kv_from<KV>(v[t * ldv + i]);
+    /* this block's share of v's row */
+    const int64_t share = (n_embd_kv + gridDim.y - 1) / gridDim.y, v0 = (int64_t)blockIdx.y * share;
+    const int64_t v1 = v0 + share < n_embd_kv ? v0 + share : n_embd_kv;
+    for (int64_t i = v0 + threadIdx.x; i < v1; i += blockDim.x) vd[i] = kv_from<KV>(v[t * ldv + i]);
 }
 
 imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap, imp_tensor *q,
@@ -364,7 +409,7 @@ imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const i
     a.ext_factor = rope->ext_factor;
     imp_rope_yarn_corr(rope, &a.low, &a.high, &a.mscale);
     a.ff = rope->freq_factors ? (const float *)rope->freq_factors->data : NULL;
-    const dim3 grid((unsigned)batch->n_tokens);
+    const dim3 grid((unsigned)batch->n_tokens, imp_cuda_blocks(ap->n_head + ap->n_head_kv, ROPE_HEADS));
     if (kv->type == IMP_TYPE_F16) {
         rope_kv_k<__half><<<grid, 256, 0, c->stream>>>(a, (float *)q->data, ld(q), (float *)k->data, ld(k),
                                                       (const float *)v->data, ld(v), c->step.pos, c->step.slot,
