@@ -156,6 +156,7 @@ typedef struct bench_ceiling {
 
 typedef struct bench_report {
     const imp_bench_spec *s;
+    const char *prog; /* s->prog, or "imp-bench" */
     FILE *out;
     bench_row *rows;
     int32_t n_rows, cap_rows;
@@ -341,12 +342,12 @@ static double ceiling(bench_report *r, int32_t device, int32_t threads) {
         imp_error err;
         imp_error_clear(&err);
         if (imp_device_read_bandwidth(device, &gbs, &err) != IMP_OK) {
-            fprintf(stderr, "%s: GPU %d read bandwidth: %s\n", r->s->prog, (int)device, err.msg);
+            fprintf(stderr, "%s: GPU %d read bandwidth: %s\n", r->prog, (int)device, err.msg);
             gbs = 0.0;
         }
     } else {
         gbs = host_read_bandwidth(threads);
-        if (gbs <= 0) fprintf(stderr, "%s: could not measure the host's read bandwidth (no 512 MiB buffer)\n", r->s->prog);
+        if (gbs <= 0) fprintf(stderr, "%s: could not measure the host's read bandwidth (no 512 MiB buffer)\n", r->prog);
     }
     if (r->n_ceil < (int32_t)(sizeof r->ceil / sizeof r->ceil[0])) {
         r->ceil[r->n_ceil++] = (bench_ceiling){device, key_threads, gbs};
@@ -380,9 +381,10 @@ static void report_free(bench_report *r) {
 static int run_model_threads(bench_report *r, ImpModel model, const char *path, const bench_test *tests,
                              int32_t n_tests, int64_t need, int32_t threads_req) {
     const imp_bench_spec *s = r->s;
+    const char *prog = r->prog;
     ImpModelInfo info;
     if (imp_model_info(model, &info) != IMP_OK || info.n_vocab < 1) {
-        fprintf(stderr, "%s: %s: no model information\n", s->prog, path);
+        fprintf(stderr, "%s: %s: no model information\n", prog, path);
         return 1;
     }
     ImpConfig cfg = s->ctx;
@@ -394,7 +396,7 @@ static int run_model_threads(bench_report *r, ImpModel model, const char *path, 
     ImpContext ctx;
     const ImpStatus cst = imp_context_create(model, &cfg, &ctx);
     if (cst != IMP_OK) {
-        fprintf(stderr, "%s: %s: cannot create a context for %lld tokens (%s; the reason is above)\n", s->prog, path,
+        fprintf(stderr, "%s: %s: cannot create a context for %lld tokens (%s; the reason is above)\n", prog, path,
                 (long long)need, imp_status_str(cst));
         return 1;
     }
@@ -408,7 +410,7 @@ static int run_model_threads(bench_report *r, ImpModel model, const char *path, 
     int32_t *toks = malloc((size_t)need * sizeof *toks);
     double *v = malloc((size_t)(s->reps + 1) * sizeof *v);
     int rc = toks && v ? 0 : 1;
-    if (rc) fprintf(stderr, "%s: out of memory for %lld tokens\n", s->prog, (long long)need);
+    if (rc) fprintf(stderr, "%s: out of memory for %lld tokens\n", prog, (long long)need);
     uint64_t x = 12345;
     for (int64_t i = 0; i < need && toks; i++) {
         x = x * 6364136223846793005ull + 1442695040888963407ull;
@@ -420,7 +422,7 @@ static int run_model_threads(bench_report *r, ImpModel model, const char *path, 
             if (v[i] < 0) {
                 char label[64];
                 test_label(&tests[k], label, sizeof label);
-                fprintf(stderr, "%s: %s: %s: %s\n", s->prog, path, label, imp_context_last_error(ctx));
+                fprintf(stderr, "%s: %s: %s: %s\n", prog, path, label, imp_context_last_error(ctx));
                 rc = 1;
                 break;
             }
@@ -434,7 +436,7 @@ static int run_model_threads(bench_report *r, ImpModel model, const char *path, 
         if (!w.model || !w.file || !report_add(r, &w)) {
             free(w.model);
             free(w.file);
-            fprintf(stderr, "%s: out of memory\n", s->prog);
+            fprintf(stderr, "%s: out of memory\n", prog);
             rc = 1;
             break;
         }
@@ -479,8 +481,12 @@ int imp_bench_run(const imp_bench_spec *s, FILE *out) {
             bench_test t = {.n_prompt = pp ? n : 0, .n_gen = pp ? 0 : n, .n_depth = s->depth[d]};
             char label[64];
             test_label(&t, label, sizeof label);
-            if (n < 0 || t.n_depth < 0 || test_need(&t) > IMP_BENCH_MAX_TOKENS) {
-                fprintf(stderr, "%s: %s: needs %lld tokens in the cache; at most %d\n", prog, label,
+            const char *why = NULL;
+            if (n < 0 || t.n_depth < 0) why = "a negative length";
+            else if (t.n_prompt > 65536) why = "more than 65536 prompt tokens in one step";
+            else if (test_need(&t) > IMP_BENCH_MAX_TOKENS) why = "more tokens in the cache than the engine holds";
+            if (why) {
+                fprintf(stderr, "%s: %s: %s (needs %lld tokens; at most %d)\n", prog, label, why,
                         (long long)test_need(&t), IMP_BENCH_MAX_TOKENS);
                 free(tests);
                 return 2;
@@ -489,10 +495,7 @@ int imp_bench_run(const imp_bench_spec *s, FILE *out) {
             tests[n_tests++] = t;
         }
     }
-    bench_report r = {.s = s, .out = out};
-    imp_bench_spec named = *s;
-    named.prog = prog;
-    r.s = &named;
+    bench_report r = {.s = s, .prog = prog, .out = out};
     int rc = 0;
     for (int32_t m = 0; m < s->n_models && rc == 0 && n_tests > 0; m++) {
         const char *path = s->models[m];
