@@ -160,8 +160,8 @@ typedef struct bench_report {
     FILE *out;
     bench_row *rows;
     int32_t n_rows, cap_rows;
-    bench_ceiling ceil[64]; /* measured so far, by device (and threads on the host) */
-    int32_t n_ceil;
+    bench_ceiling ceilings[64]; /* measured so far, by device (and threads on the host) */
+    int32_t n_ceilings;
     bool begun; /* the header is out */
 } bench_report;
 
@@ -299,7 +299,8 @@ static void report_row(bench_report *r, const bench_row *w, const double *sample
     fflush(f);
 }
 
-/* Markdown: decode's effective bandwidth against the ceiling, one line per tg row. */
+/* The end: JSON's closing bracket; for markdown, decode's effective bandwidth against the
+ * ceiling, one row per tg test. */
 static void report_end(bench_report *r) {
     FILE *f = r->out;
     if (r->s->format != IMP_BENCH_MD) report_begin(r);
@@ -334,8 +335,8 @@ static void report_end(bench_report *r) {
 /* The read bandwidth of device (or the host with threads), measured once per run. */
 static double ceiling(bench_report *r, int32_t device, int32_t threads) {
     const int32_t key_threads = device >= 0 ? 0 : threads;
-    for (int32_t i = 0; i < r->n_ceil; i++) {
-        if (r->ceil[i].device == device && r->ceil[i].threads == key_threads) return r->ceil[i].gbs;
+    for (int32_t i = 0; i < r->n_ceilings; i++) {
+        if (r->ceilings[i].device == device && r->ceilings[i].threads == key_threads) return r->ceilings[i].gbs;
     }
     double gbs = 0.0;
     if (device >= 0) {
@@ -349,8 +350,8 @@ static double ceiling(bench_report *r, int32_t device, int32_t threads) {
         gbs = host_read_bandwidth(threads);
         if (gbs <= 0) fprintf(stderr, "%s: could not measure the host's read bandwidth (no 512 MiB buffer)\n", r->prog);
     }
-    if (r->n_ceil < (int32_t)(sizeof r->ceil / sizeof r->ceil[0])) {
-        r->ceil[r->n_ceil++] = (bench_ceiling){device, key_threads, gbs};
+    if (r->n_ceilings < (int32_t)(sizeof r->ceilings / sizeof r->ceilings[0])) {
+        r->ceilings[r->n_ceilings++] = (bench_ceiling){device, key_threads, gbs};
     }
     return gbs;
 }
