@@ -6,6 +6,8 @@
 #   scripts/gpu-check.sh test DIR OUT       op tests + end-to-end GPU-vs-CPU tests, logs in OUT
 #   scripts/gpu-check.sh bench DIR OUT [PRESET:TYPE ...]
 #                                           synthesize models and run imp-cli --bench on them
+#                                           (BENCH_PP, BENCH_TG, BENCH_REPS: sizes; BENCH_DEPTH=D:
+#                                           also tgN with D tokens already in the KV cache)
 #
 # (The lent GPU machine has the runtime libraries but not our -dev packages, so the build
 # happens here and only the binaries travel.)
@@ -15,7 +17,7 @@ case "$cmd" in
 pack)
     build=$2 dir=$3
     mkdir -p "$dir/tests"
-    for f in imp-cli imp-synth tests/test_backend_ops tests/helper_backend_compare; do
+    for f in imp-cli imp-bench imp-synth tests/test_backend_ops tests/helper_backend_compare; do
         cp "$build/$f" "$dir/$f" && strip "$dir/$f"
     done
     du -sh "$dir"
@@ -45,6 +47,11 @@ bench)
         echo "== $preset $type"
         "$dir/imp-cli" --model "$f" --bench --bench-pp "${BENCH_PP:-512}" --max-tokens "${BENCH_TG:-128}" \
             --bench-reps "${BENCH_REPS:-5}" --quiet 2>&1 | tee -a "$out/bench.log"
+        if [[ -n "${BENCH_DEPTH:-}" ]]; then
+            # decode at a long context: tgN @ dD (no pp: --bench-pp 0)
+            "$dir/imp-cli" --model "$f" --bench --bench-pp 0 --max-tokens "${BENCH_TG:-128}" \
+                --bench-depth "$BENCH_DEPTH" --bench-reps "${BENCH_REPS:-5}" --quiet 2>&1 | tee -a "$out/bench.log"
+        fi
         rm -f "$f"
     done
     ;;

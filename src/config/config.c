@@ -88,6 +88,8 @@ static const imp_cfg_key imp_cfg_table[] = {
      "tokens generated per decode measurement", 0, 16777216, 0, NULL},
     {"bench", "reps", IMP_CFG_INT, F(bench.reps), "5",
      "repetitions of each measurement", 1, 1000, 0, NULL},
+    {"bench", "depth", IMP_CFG_INT, F(bench.depth), "0",
+     "tokens already in the KV cache when each measurement starts", 0, 16777215, 0, NULL},
     {"diagnostics", "log_level", IMP_CFG_STR, F(diagnostics.log_level), "\"warn\"",
      "least severe log messages shown", 0, 0, 0, "debug|info|warn|error"},
 };

@@ -43,7 +43,7 @@ typedef enum imp_cfg_from {
 } imp_cfg_from;
 
 /* The number of keys in the table (a static_assert in config.c keeps them equal). */
-#define IMP_CFG_N_KEYS 30
+#define IMP_CFG_N_KEYS 31
 
 /* The one struct the rest of imp reads. Field names are the keys' names; docs/config.md and
  * imp.conf.example say what each does. */
@@ -73,6 +73,7 @@ typedef struct imp_runtime_config {
     } generation;
     struct {
         int32_t pp, tg, reps;
+        int32_t depth; /* tokens in the KV cache before each measurement (llama-bench -d) */
     } bench;
     struct {
         char log_level[8]; /* "debug" | "info" | "warn" | "error" */

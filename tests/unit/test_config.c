@@ -159,7 +159,7 @@ static void test_defaults(void) {
     CHECK(v->generation.mirostat_tau == 5.0f && v->generation.mirostat_eta == 0.1f);
     CHECK(v->generation.seed == -1);
     CHECK(!strcmp(v->generation.chat_template, "auto"));
-    CHECK(v->bench.pp == 512 && v->bench.tg == 128 && v->bench.reps == 5);
+    CHECK(v->bench.pp == 512 && v->bench.tg == 128 && v->bench.reps == 5 && v->bench.depth == 0);
     CHECK(!strcmp(v->diagnostics.log_level, "warn"));
     CHECK(c.file[0] == '\0');
     for (int i = 0; i < IMP_CFG_N_KEYS; i++) CHECK(c.from[i] == IMP_CFG_FROM_DEFAULT);

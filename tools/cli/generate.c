@@ -99,6 +99,7 @@ static const struct {
     {"--kv-type", NULL, "kv_cache.type"},
     {"--bench-pp", NULL, "bench.pp"},
     {"--bench-reps", NULL, "bench.reps"},
+    {"--bench-depth", NULL, "bench.depth"},
     {"--log-level", NULL, "diagnostics.log_level"},
 };
 
@@ -232,6 +233,7 @@ int imp_cli_config(cli_gen_opts *o) {
     o->max_seq_len = c->runtime.max_seq_len;
     o->bench_pp = c->bench.pp;
     o->bench_reps = c->bench.reps;
+    o->bench_depth = c->bench.depth;
     const char *dev = c->runtime.device;
     if (!strcmp(dev, "auto")) {
         o->device = IMP_DEVICE_AUTO;

@@ -33,6 +33,7 @@ typedef struct cli_gen_opts {
     bool bench;                /* --bench                                              */
     int32_t bench_pp;          /* --bench-pp N (default 512; 0 skips)                  */
     int32_t bench_reps;        /* --bench-reps R (default 5)                           */
+    int32_t bench_depth;       /* --bench-depth N: tokens in the cache first (default 0) */
     bool max_tokens_set;
     int32_t device; /* runtime.device parsed: IMP_DEVICE_AUTO, IMP_DEVICE_CPU or a GPU index */
     const char *config_path;   /* --config PATH                                        */
