@@ -69,35 +69,53 @@ __global__ void act_convert(const float *x, int64_t ldx, int64_t K, W *out) {
 
 /* ---- matrix-vector: quantized weights ---------------------------------------------------------- */
 
-/* Lane 0 writes the warp's NC sums for row n. */
-template <int NC>
-static __device__ __forceinline__ void mmv_store(float acc[NC], int M, float *y, int64_t ldy, int64_t n) {
+/* The NC sums of a row's WPR warps (lane 0 of the first writes them): warp sums, then the
+ * warps of a row add theirs through shared memory. */
+template <int NC, int WPR>
+static __device__ __forceinline__ void mmv_store(float acc[NC], int M, float *y, int64_t ldy, int64_t n, int64_t N) {
+    __shared__ float part[MMV_WARPS][NC];
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
 #pragma unroll
-    for (int c = 0; c < NC; c++) {
-        if (c < M) {
-            const float s = warp_sum(acc[c]);
-            if ((threadIdx.x & 31) == 0) y[c * ldy + n] = s;
+    for (int c = 0; c < NC; c++) acc[c] = warp_sum(acc[c]);
+    if (WPR > 1) {
+        if (lane == 0) {
+#pragma unroll
+            for (int c = 0; c < NC; c++) part[warp][c] = acc[c];
+        }
+        __syncthreads();
+        if (warp % WPR) return;
+#pragma unroll
+        for (int c = 0; c < NC; c++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int i = 0; i < WPR; i++) s += part[warp + i][c];
+            acc[c] = s;
+        }
+    }
+    if (lane == 0 && n < N) {
+#pragma unroll
+        for (int c = 0; c < NC; c++) {
+            if (c < M) y[c * ldy + n] = acc[c];
         }
     }
 }
 
-/* One warp per weight row n; its lanes walk the row's units, four in flight; up to NC
- * activation rows per pass. */
-template <int T, int NC>
+/* WPR warps per weight row n (MMV_WARPS / WPR rows per block); a row's lanes walk its units;
+ * up to NC activation rows per pass. */
+template <int T, int NC, int WPR>
 __global__ void __launch_bounds__(32 * MMV_WARPS)
     mmv_q(imp_cuda_wq w, const int8_t *qa, const float4 *meta, int64_t K, int M, float *y, int64_t ldy, int64_t N) {
     typedef qunit<T> Q;
     constexpr int UPB = Q::QK / 32;
-    const int lane = threadIdx.x & 31;
-    const int64_t n = (int64_t)blockIdx.x * MMV_WARPS + threadIdx.x / 32;
-    if (n >= N) return;
-    const int64_t nu = w.nb * UPB, K32 = K / 32;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const int64_t n = (int64_t)blockIdx.x * (MMV_WARPS / WPR) + warp / WPR;
+    const int64_t nu = n < N ? w.nb * UPB : 0, K32 = K / 32;
     const uint8_t *body = w.body + n * w.nb * w.body_len, *head = w.head + n * w.nb * w.head_len;
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
-#pragma unroll 4
-    for (int64_t iu = lane; iu < nu; iu += 32) {
+#pragma unroll 2
+    for (int64_t iu = (warp % WPR) * 32 + lane; iu < nu; iu += 32 * WPR) {
         const int64_t ib = iu / UPB;
         const int u = (int)(iu % UPB);
         int q[8];
@@ -120,7 +138,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
             }
         }
     }
-    mmv_store<NC>(acc, M, y, ldy, n);
+    mmv_store<NC, WPR>(acc, M, y, ldy, n, N);
 }
 
 /* ---- matrix-vector: float weights --------------------------------------------------------------- */
@@ -132,20 +150,20 @@ template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; 
 
 /* x [M][ldx] of type W (converted like the CPU does) or F32. VEC: K % (16 / sizeof(W)) == 0
  * and rows 16-byte aligned: 16-byte loads. */
-template <typename W, int NC, bool VEC>
+template <typename W, int NC, bool VEC, int WPR>
 __global__ void __launch_bounds__(32 * MMV_WARPS)
     mmv_f(const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, float *y, int64_t ldy, int64_t N) {
     constexpr int E = 16 / sizeof(W);
-    const int lane = threadIdx.x & 31;
-    const int64_t n = (int64_t)blockIdx.x * MMV_WARPS + threadIdx.x / 32;
-    if (n >= N) return;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, sub = warp % WPR;
+    const int64_t n = (int64_t)blockIdx.x * (MMV_WARPS / WPR) + warp / WPR;
+    const int64_t KK = n < N ? K : 0;
     const W *wr = w + n * ldw;
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
     if (VEC) {
-#pragma unroll 4
-        for (int64_t k = (int64_t)lane * E; k < K; k += 32 * E) {
+#pragma unroll 2
+        for (int64_t k = (int64_t)(sub * 32 + lane) * E; k < KK; k += 32 * WPR * E) {
             W wv[E];
             *(int4 *)wv = *(const int4 *)(wr + k);
 #pragma unroll
@@ -159,7 +177,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
             }
         }
     } else {
-        for (int64_t k = lane; k < K; k += 32) {
+        for (int64_t k = sub * 32 + lane; k < KK; k += 32 * WPR) {
             const float wv = to_f32<W>(wr[k]);
 #pragma unroll
             for (int c = 0; c < NC; c++) {
@@ -167,7 +185,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
             }
         }
     }
-    mmv_store<NC>(acc, M, y, ldy, n);
+    mmv_store<NC, WPR>(acc, M, y, ldy, n, N);
 }
 
 /* ---- dequantization (GEMM path, get_rows) ------------------------------------------------------- */
@@ -321,10 +339,27 @@ static imp_status convert_act(imp_cuda *c, const imp_tensor *x, const W **out) {
     return IMP_OK;
 }
 
+/* Warps per weight row for a single activation row (decode): more than one when the matrix
+ * has too few rows to keep every SM's loads in flight (measured on the H100: llama3-8b's
+ * 4096- and 6144-row matrices decode faster with 2). */
+static int mmv_wpr(const imp_cuda *c, int64_t N) {
+    const int64_t per_sm = N / (c->sm_count > 0 ? c->sm_count : 1);
+    return per_sm < 16 ? 4 : per_sm < 64 ? 2 : 1;
+}
+
 template <int T>
 static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *qa, const float4 *meta, int64_t K, int M,
                                float *y, int64_t ldy, int64_t N) {
     const unsigned threads = 32 * MMV_WARPS;
+    if (M == 1) {
+        const int wpr = mmv_wpr(c, N);
+        const unsigned grid = imp_cuda_blocks(N, MMV_WARPS / wpr);
+        if (wpr == 4) mmv_q<T, 1, 4><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, y, ldy, N);
+        else if (wpr == 2) mmv_q<T, 1, 2><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, y, ldy, N);
+        else mmv_q<T, 1, 1><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, y, ldy, N);
+        CUDA_LAUNCHED();
+        return IMP_OK;
+    }
     const unsigned grid = imp_cuda_blocks(N, MMV_WARPS);
     for (int m0 = 0; m0 < M; m0 += MMV_COLS) {
         const int mc = M - m0 < MMV_COLS ? M - m0 : MMV_COLS;
@@ -332,13 +367,13 @@ static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *
         const float4 *mt = meta + (int64_t)m0 * (K / 32);
         float *yy = y + (int64_t)m0 * ldy;
         if (mc == 1) {
-            mmv_q<T, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+            mmv_q<T, 1, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
         } else if (mc == 2) {
-            mmv_q<T, 2><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+            mmv_q<T, 2, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
         } else if (mc <= 4) {
-            mmv_q<T, 4><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+            mmv_q<T, 4, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
         } else {
-            mmv_q<T, 8><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+            mmv_q<T, 8, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
         }
         CUDA_LAUNCHED();
     }
@@ -349,19 +384,28 @@ template <typename W, bool VEC>
 static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, float *y,
                                 int64_t ldy, int64_t N) {
     const unsigned threads = 32 * MMV_WARPS;
+    if (M == 1) {
+        const int wpr = mmv_wpr(c, N);
+        const unsigned grid = imp_cuda_blocks(N, MMV_WARPS / wpr);
+        if (wpr == 4) mmv_f<W, 1, VEC, 4><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, y, ldy, N);
+        else if (wpr == 2) mmv_f<W, 1, VEC, 2><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, y, ldy, N);
+        else mmv_f<W, 1, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, y, ldy, N);
+        CUDA_LAUNCHED();
+        return IMP_OK;
+    }
     const unsigned grid = imp_cuda_blocks(N, MMV_WARPS);
     for (int m0 = 0; m0 < M; m0 += MMV_COLS) {
         const int mc = M - m0 < MMV_COLS ? M - m0 : MMV_COLS;
         const W *xx = x + (int64_t)m0 * ldx;
         float *yy = y + (int64_t)m0 * ldy;
         if (mc == 1) {
-            mmv_f<W, 1, VEC><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+            mmv_f<W, 1, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
         } else if (mc == 2) {
-            mmv_f<W, 2, VEC><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+            mmv_f<W, 2, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
         } else if (mc <= 4) {
-            mmv_f<W, 4, VEC><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+            mmv_f<W, 4, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
         } else {
-            mmv_f<W, 8, VEC><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+            mmv_f<W, 8, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
         }
         CUDA_LAUNCHED();
     }
