@@ -4,12 +4,8 @@
 # vs bandwidth table, CSV and JSON that parse with the same rows, the context sized to depth +
 # test length, and bad flags / bad models failing with the documented status and a message.
 # No assertion on speed. Runs in a scratch HOME and working directory (no imp.conf applies).
-set -uo pipefail
 build=$(cd "$1" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if ! eval "$1"; then echo "FAIL: $2"; fail=$((fail + 1)); else echo "ok   $2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 bench="$build/imp-bench"
 cli="$build/imp-cli"
 export HOME="$tmp/home"

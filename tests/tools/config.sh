@@ -2,12 +2,8 @@
 # imp.conf through imp-cli: the precedence of files, --set and named flags as --print-config
 # shows it, errors that name the file and line, and keys whose effect shows on the CPU backend
 # (docs/config.md). Runs in a scratch HOME and working directory.
-set -uo pipefail
 build=$(cd "$1" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if ! eval "$1"; then echo "FAIL: $2"; fail=$((fail + 1)); else echo "ok   $2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 cli="$build/imp-cli"
 export HOME="$tmp/home"
 unset IMP_CONFIG

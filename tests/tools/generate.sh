@@ -2,13 +2,9 @@
 # imp-cli generation, perplexity and the C API example, end to end. Always on a tiny synthetic
 # model (greedy = greedy across runs and thread counts, seeded sampling repeats, stop strings,
 # errors); on the real PyPI models when present (scripts/get-models.sh): answers that name Paris.
-set -uo pipefail
 build=$1
 src=$(cd "$(dirname "$0")/../.." && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if ! eval "$1"; then echo "FAIL: $2"; fail=$((fail + 1)); else echo "ok   $2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 cli="$build/imp-cli"
 
 "$build/imp-synth" tiny "$tmp/tiny.gguf" --type Q8_0 --seed 5 2>/dev/null || { echo "synth failed"; exit 1; }
