@@ -184,9 +184,12 @@ static imp_status move_x(const imp_forward_part *from, const imp_forward_part *t
                          from->be->ops->name, to->be->ops->name);
 }
 
-/* The parts tile [0, n_layer) in order and each has the workspace for this step. */
+/* The parts tile [0, n_layer) in order, each has the workspace for this step, and the last
+ * one has the embedding and the output layer. */
 static bool parts_valid(const imp_model *m, const imp_forward_part *parts, int n_parts, int64_t T, int32_t n_out) {
     if (n_parts < 1 || parts[0].l0 != 0 || parts[n_parts - 1].l1 != m->hp.n_layer) return false;
+    const imp_weights *io = parts[n_parts - 1].w;
+    if (!io->tok_embd.data || !io->output_norm.data || !io->output.data) return false;
     for (int i = 0; i < n_parts; i++) {
         const imp_forward_part *P = &parts[i];
         if (P->l1 < P->l0 || (i > 0 && P->l0 != parts[i - 1].l1) || T > P->ws->max_tokens) return false;
