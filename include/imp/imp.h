@@ -119,6 +119,7 @@ ImpStatus imp_detokenize(ImpModel model, const int32_t *tokens, size_t n, bool s
 
 #define IMP_DEVICE_AUTO (-2) /* the first GPU when there is one, else the CPU */
 #define IMP_DEVICE_CPU (-1)
+#define IMP_GPU_LAYERS_ALL (-1) /* ImpConfig.gpu_layers: every layer on the GPU */
 
 typedef enum ImpKvType { IMP_KV_F16 = 0, IMP_KV_F32 = 1 } ImpKvType;
 
@@ -130,6 +131,10 @@ typedef struct ImpConfig {
     int32_t device;       /* IMP_DEVICE_AUTO (default), IMP_DEVICE_CPU or a CUDA device index */
     ImpKvType kv_type;    /* KV-cache storage on a GPU (the CPU stores F32); default F16     */
     int32_t cuda_graphs;  /* 1 (default): decode steps are recorded as CUDA graphs, replayed  */
+    int32_t gpu_layers;   /* on a GPU: the first gpu_layers transformer layers run there, the
+                             rest (and the embedding and output layer) on the CPU, like
+                             llama.cpp's -ngl; IMP_GPU_LAYERS_ALL (default) or >= the model's
+                             layer count: all on the GPU; 0: the CPU alone. < -1: an error    */
 } ImpConfig;
 
 ImpConfig imp_config_default(void);

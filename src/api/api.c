@@ -153,7 +153,8 @@ ImpStatus imp_detokenize(ImpModel model, const int32_t *tokens, size_t n, bool s
 
 ImpConfig imp_config_default(void) {
     return (ImpConfig){.n_threads = 0, .max_seq_len = 0, .max_batch = 512, .kv_block_size = 16,
-                       .device = IMP_DEVICE_AUTO, .kv_type = IMP_KV_F16, .cuda_graphs = 1};
+                       .device = IMP_DEVICE_AUTO, .kv_type = IMP_KV_F16, .cuda_graphs = 1,
+                       .gpu_layers = IMP_GPU_LAYERS_ALL};
 }
 
 static ImpStatus ctx_fail(ImpContext ctx, imp_status st) {
@@ -224,6 +225,7 @@ ImpStatus imp_context_create(ImpModel model, const ImpConfig *cfg, ImpContext *o
     ep.block_size = cfg->kv_block_size > 0 ? cfg->kv_block_size : 16;
     ep.device = cfg->device;
     ep.cuda_graphs = cfg->cuda_graphs != 0;
+    ep.gpu_layers = cfg->gpu_layers; /* checked by the engine */
     if (cfg->kv_type != IMP_KV_F16 && cfg->kv_type != IMP_KV_F32) {
         imp_context_free(ctx);
         return IMP_ERR_INVALID_ARG;

@@ -191,6 +191,8 @@ struct imp_backend {
     imp_type kv_type;  /* the KV pool's storage type the backend computes with (F32, F16) */
     bool join_weights; /* weights read by one input are better joined into one matmul (q|k|v,
                         * gate|up) than computed on the file's mapping in place             */
+    bool host_memory;  /* alloc returns ordinary host memory (the CPU backend): another
+                        * backend may upload from it or download into it directly          */
 };
 
 /* The CPU backend with n_threads workers (>= 1). */

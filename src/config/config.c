@@ -40,6 +40,8 @@ static const imp_cfg_key imp_cfg_table[] = {
      "where the model runs: auto (the first GPU, else the CPU), cpu, or a CUDA device index", 0, 0, 0, NULL},
     {"runtime", "cuda_graphs", IMP_CFG_BOOL, F(runtime.cuda_graphs), "true",
      "record each decode step as a CUDA graph once and replay it (fewer launches)", 0, 0, 0, NULL},
+    {"runtime", "gpu_layers", IMP_CFG_INT, F(runtime.gpu_layers), "-1",
+     "transformer layers kept on the GPU, the rest run on the CPU (-1 = all, 0 = the CPU alone)", -1, I32MAX, 0, NULL},
     {"kv_cache", "block_size", IMP_CFG_INT, F(kv_cache.block_size), "16",
      "token slots per paged KV-cache block", 1, 1024, IMP_CFG_POW2, NULL},
     {"kv_cache", "type", IMP_CFG_STR, F(kv_cache.type), "\"f16\"",

@@ -43,7 +43,7 @@ typedef enum imp_cfg_from {
 } imp_cfg_from;
 
 /* The number of keys in the table (a static_assert in config.c keeps them equal). */
-#define IMP_CFG_N_KEYS 31
+#define IMP_CFG_N_KEYS 32
 
 /* The one struct the rest of imp reads. Field names are the keys' names; docs/config.md and
  * imp.conf.example say what each does. */
@@ -52,8 +52,9 @@ typedef struct imp_runtime_config {
         int32_t threads;     /* 0 = every core                               */
         int32_t max_seq_len; /* 0 = min(the model's training context, 4096)  */
         int32_t max_batch;   /* tokens per forward step                       */
-        char device[15];     /* "auto" | "cpu" | a CUDA device index          */
+        char device[11];     /* "auto" | "cpu" | a CUDA device index (10 chars) */
         bool cuda_graphs;    /* record and replay decode steps on a GPU       */
+        int32_t gpu_layers;  /* layers on the GPU, the rest on the CPU; -1 = all */
     } runtime;
     struct {
         int32_t block_size; /* token slots per KV block, a power of two */

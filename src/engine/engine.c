@@ -18,15 +18,26 @@
 #define LOGITS_WS_BYTES (64u << 20) /* logits rows per step are capped to stay under this */
 #define LOGITS_WS_ROWS 64          /* ... and to this many rows (generation needs one per sequence) */
 
-struct imp_engine {
-    const imp_model *m;
+/* One backend and what lives on it: the weights of its layers, their KV storage, a workspace. */
+typedef struct engine_part {
     imp_backend *be;
     imp_weights w;
-    imp_kv_pool pool;
     imp_kv_store kv;
     imp_forward_ws ws;
-    int max_seq_len, max_batch, n_threads, device;
+} engine_part;
+
+struct imp_engine {
+    const imp_model *m;
+    /* one part (every layer on one backend), or two with --gpu-layers N < n_layer: part[0] the
+     * GPU with layers [0, N), part[1] the CPU with layers [N, n_layer), the embedding and the
+     * output layer. The last part computes the logits. */
+    engine_part part[2];
+    imp_forward_part fp[2]; /* views of part[] for imp_forward */
+    int n_parts;
+    imp_kv_pool pool; /* the block tables are the same for every part */
+    int max_seq_len, max_batch, n_threads, device, gpu_layers;
     bool graphs;
+    char name[16]; /* "cpu", "cuda", "cuda+cpu" */
     /* one step's batch (host) */
     int32_t *token, *pos, *seq, *slot, *out_rows, *base_pos; /* [max_batch] (base_pos: [n_in]) */
     imp_batch_seq *seqs;                                     /* [max_batch]                    */
@@ -40,14 +51,16 @@ struct imp_engine {
 
 imp_engine_params imp_engine_params_default(void) {
     return (imp_engine_params){.n_threads = 0, .max_seq_len = 0, .n_seq_max = 1, .max_batch = 512, .block_size = 16,
-                               .device = IMP_DEVICE_AUTO, .kv_type = IMP_TYPE_F16, .cuda_graphs = true};
+                               .device = IMP_DEVICE_AUTO, .kv_type = IMP_TYPE_F16, .cuda_graphs = true,
+                               .gpu_layers = IMP_GPU_LAYERS_ALL};
 }
 
 const imp_model *imp_engine_model(const imp_engine *e) { return e->m; }
 int imp_engine_max_seq_len(const imp_engine *e) { return e->max_seq_len; }
 int imp_engine_threads(const imp_engine *e) { return e->n_threads; }
-const char *imp_engine_backend_name(const imp_engine *e) { return e->be->ops->name; }
+const char *imp_engine_backend_name(const imp_engine *e) { return e->name; }
 int imp_engine_device(const imp_engine *e) { return e->device; }
+int imp_engine_gpu_layers(const imp_engine *e) { return e->gpu_layers; }
 
 #define GIB(x) ((double)(x) / (1024.0 * 1024.0 * 1024.0))
 #define VRAM_RESERVE ((size_t)512 << 20) /* CUDA/cuBLAS workspaces, scratch, fragmentation */
@@ -60,44 +73,91 @@ static size_t ws_bytes(const imp_hparams *hp, int64_t T, int64_t n_out) {
     return (size_t)floats * sizeof(float);
 }
 
-/* The VRAM plan: weights + KV pool + workspace + a reserve must fit the device's free memory,
- * checked before anything is allocated. On failure the message gives the numbers and the
- * max_seq_len that would fit, if any. */
-static imp_status vram_plan(const imp_model *m, int device, int64_t n_blocks, int32_t bs, int n_seq_max,
-                            size_t kv_row, int64_t max_batch, int64_t max_out, imp_error *err) {
-    size_t free_b, total_b;
-    imp_status st = imp_device_mem_info(device, &free_b, &total_b, err);
-    if (st != IMP_OK) return st;
-    const size_t w = imp_weights_bytes(&m->w);
-    const size_t per_slot = 2 * (size_t)m->hp.n_layer * kv_row; /* K and V, every layer */
-    const size_t kv = (size_t)n_blocks * (size_t)bs * per_slot;
-    const size_t ws = ws_bytes(&m->hp, max_batch, max_out);
-    const size_t need = w + kv + ws + VRAM_RESERVE;
-    IMP_LOG_I("VRAM plan: weights %.2f GiB + KV %.2f GiB + workspace %.2f GiB + reserve %.2f GiB = %.2f GiB; "
-              "device %d has %.2f of %.2f GiB free",
-              GIB(w), GIB(kv), GIB(ws), GIB(VRAM_RESERVE), GIB(need), device, GIB(free_b), GIB(total_b));
-    if (need <= free_b) return IMP_OK;
-    const size_t fixed = w + ws + VRAM_RESERVE;
-    char hint[160] = "";
-    if (fixed < free_b) {
-        const int64_t slots = (int64_t)((free_b - fixed) / per_slot) / n_seq_max;
-        const int64_t fit = slots / bs * bs;
-        if (fit >= bs) {
-            snprintf(hint, sizeof hint, "; --max-seq-len %lld would fit", (long long)fit);
-        }
-    }
-    if (!hint[0]) snprintf(hint, sizeof hint, "; the weights alone do not fit: use a smaller quantization or --device cpu");
-    return imp_error_set(err, IMP_ERR_NOMEM,
-                         "model does not fit on GPU %d: weights %.2f GiB + KV cache %.2f GiB + workspace %.2f GiB + "
-                         "reserve %.2f GiB = %.2f GiB, but %.2f GiB of %.2f GiB are free%s",
-                         device, GIB(w), GIB(kv), GIB(ws), GIB(VRAM_RESERVE), GIB(need), GIB(free_b), GIB(total_b),
-                         hint);
+static size_t sat_add(size_t a, size_t b) { return a > SIZE_MAX - b ? SIZE_MAX : a + b; }
+static size_t sat_mul(size_t a, size_t b) {
+    size_t r;
+    return imp_mul_size(a, b, &r) ? r : SIZE_MAX;
 }
 
-/* Picks and creates the backend: the CPU, or a CUDA device after the VRAM plan passes. */
-static imp_status engine_backend(imp_engine *e, const imp_engine_params *p, int threads, int64_t n_blocks,
-                                 int64_t max_out, imp_error *err) {
+/* What the GPU holds when it computes layers [0, n) (n = n_layer: the whole model, with the
+ * embedding and the output layer; else those stay on the CPU and the GPU's workspace has no
+ * logits). */
+typedef struct vram_share {
+    size_t w, kv, ws, total;
+} vram_share;
+
+static vram_share vram_share_of(const imp_model *m, int n, int64_t slots, size_t kv_row, int64_t max_batch,
+                                int64_t max_out) {
+    const bool all = n >= m->hp.n_layer;
+    vram_share s;
+    s.w = imp_weights_bytes_range(&m->w, 0, n, all);
+    s.kv = sat_mul(sat_mul((size_t)slots, 2 * (size_t)n), kv_row); /* K and V of n layers */
+    s.ws = ws_bytes(&m->hp, max_batch, all ? max_out : 0);
+    s.total = sat_add(sat_add(sat_add(s.w, s.kv), s.ws), VRAM_RESERVE);
+    return s;
+}
+
+/* The VRAM plan: the GPU's share (weights of its layers + their KV pool + workspace + a
+ * reserve) must fit the device's free memory, checked before anything is allocated. On failure
+ * the message gives the numbers and what would fit: the max_seq_len at these layers, and the
+ * most layers (--gpu-layers) at this max_seq_len. */
+static imp_status vram_plan(const imp_model *m, size_t free_b, size_t total_b, int device, int n_gpu, int64_t n_blocks,
+                            int32_t bs, int n_seq_max, size_t kv_row, int64_t max_batch, int64_t max_out,
+                            imp_error *err) {
+    const int L = m->hp.n_layer;
+    const vram_share s = vram_share_of(m, n_gpu, n_blocks * bs, kv_row, max_batch, max_out);
+    char what[64] = "";
+    if (n_gpu < L) snprintf(what, sizeof what, " (layers 0-%d of %d)", n_gpu - 1, L);
+    IMP_LOG_I("VRAM plan%s: weights %.2f GiB + KV %.2f GiB + workspace %.2f GiB + reserve %.2f GiB = %.2f GiB; "
+              "device %d has %.2f of %.2f GiB free",
+              what, GIB(s.w), GIB(s.kv), GIB(s.ws), GIB(VRAM_RESERVE), GIB(s.total), device, GIB(free_b),
+              GIB(total_b));
+    if (s.total <= free_b) return IMP_OK;
+    /* the longest context at these layers */
+    int64_t fit_seq = 0;
+    const size_t fixed = sat_add(sat_add(s.w, s.ws), VRAM_RESERVE);
+    const size_t per_slot = sat_mul(2 * (size_t)n_gpu, kv_row);
+    if (fixed < free_b && per_slot > 0) {
+        const int64_t slots = (int64_t)((free_b - fixed) / per_slot) / n_seq_max;
+        fit_seq = slots / bs * bs;
+        if (fit_seq < bs) fit_seq = 0;
+    }
+    /* the most layers at this context (at least one; zero is --device cpu) */
+    int fit_layers = 0;
+    for (int n = n_gpu - 1; n >= 1 && !fit_layers; n--) {
+        if (vram_share_of(m, n, n_blocks * bs, kv_row, max_batch, max_out).total <= free_b) fit_layers = n;
+    }
+    char hint[192];
+    if (fit_seq && fit_layers) {
+        snprintf(hint, sizeof hint, "; --max-seq-len %lld or --gpu-layers %d would fit", (long long)fit_seq,
+                 fit_layers);
+    } else if (fit_seq) {
+        snprintf(hint, sizeof hint, "; --max-seq-len %lld would fit", (long long)fit_seq);
+    } else if (fit_layers) {
+        snprintf(hint, sizeof hint, "; --gpu-layers %d would fit (the other layers run on the CPU)", fit_layers);
+    } else {
+        snprintf(hint, sizeof hint,
+                 "; neither a shorter --max-seq-len nor fewer --gpu-layers alone would fit: use a smaller "
+                 "quantization or --device cpu");
+    }
+    return imp_error_set(err, IMP_ERR_NOMEM,
+                         "model%s does not fit on GPU %d: weights %.2f GiB + KV cache %.2f GiB + workspace %.2f GiB + "
+                         "reserve %.2f GiB = %.2f GiB, but %.2f GiB of %.2f GiB are free%s",
+                         what, device, GIB(s.w), GIB(s.kv), GIB(s.ws), GIB(VRAM_RESERVE), GIB(s.total), GIB(free_b),
+                         GIB(total_b), hint);
+}
+
+/* Picks and creates the backends: the CPU alone, or a CUDA device after the VRAM plan passes
+ * (with the CPU beside it when only the first gpu_layers layers go to the GPU). */
+static imp_status engine_backends(imp_engine *e, const imp_engine_params *p, int threads, int64_t n_blocks,
+                                  int64_t max_out, imp_error *err) {
+    const int L = e->m->hp.n_layer;
+    const int n_gpu = p->gpu_layers < 0 || p->gpu_layers > L ? L : p->gpu_layers;
     int device = p->device;
+    if (device != IMP_DEVICE_CPU && n_gpu == 0) {
+        IMP_LOG_I("engine: gpu_layers = 0: every layer runs on the CPU");
+        device = IMP_DEVICE_CPU;
+    }
     if (device == IMP_DEVICE_AUTO) {
         imp_device_info info[1];
         int n = 0;
@@ -105,38 +165,62 @@ static imp_status engine_backend(imp_engine *e, const imp_engine_params *p, int 
         device = imp_device_list(info, 1, &n, &ignore) == IMP_OK && n > 0 ? 0 : IMP_DEVICE_CPU;
     }
     e->device = device;
-    if (device == IMP_DEVICE_CPU) return imp_backend_cpu_create(threads, &e->be, err);
+    e->n_parts = 1;
+    e->gpu_layers = 0;
+    if (device == IMP_DEVICE_CPU && (!p->split_on_cpu || n_gpu == 0 || n_gpu == L)) {
+        return imp_backend_cpu_create(threads, &e->part[0].be, err);
+    }
+    if (device == IMP_DEVICE_CPU) { /* tests: the split with a CPU backend as the "GPU" */
+        imp_status st = imp_backend_cpu_create(threads, &e->part[0].be, err);
+        if (st != IMP_OK) return st;
+        e->gpu_layers = n_gpu;
+        e->n_parts = 2;
+        return imp_backend_cpu_create(threads, &e->part[1].be, err);
+    }
     if (device < 0) return imp_error_set(err, IMP_ERR_INVALID_ARG, "device %d is not a device index", device);
     if (p->kv_type != IMP_TYPE_F16 && p->kv_type != IMP_TYPE_F32) {
         return imp_error_set(err, IMP_ERR_INVALID_ARG, "KV cache type %s: the GPU stores f16 or f32",
                              imp_type_name(p->kv_type));
     }
-    imp_status st = vram_plan(e->m, device, n_blocks, p->block_size, p->n_seq_max,
-                              imp_row_size(p->kv_type, (int64_t)e->m->hp.n_head_kv * e->m->hp.head_dim),
-                              p->max_batch, max_out, err);
+    size_t free_b, total_b;
+    imp_status st = imp_device_mem_info(device, &free_b, &total_b, err);
+    if (st == IMP_OK) {
+        st = vram_plan(e->m, free_b, total_b, device, n_gpu, n_blocks, p->block_size, p->n_seq_max,
+                       imp_row_size(p->kv_type, (int64_t)e->m->hp.n_head_kv * e->m->hp.head_dim), p->max_batch,
+                       max_out, err);
+    }
     if (st != IMP_OK) return st;
     const imp_cuda_params cp = {.device = device, .kv_type = p->kv_type};
-    return imp_backend_cuda_create(&cp, &e->be, err);
+    st = imp_backend_cuda_create(&cp, &e->part[0].be, err);
+    if (st != IMP_OK) return st;
+    e->gpu_layers = n_gpu;
+    if (n_gpu == L) return IMP_OK;
+    e->n_parts = 2;
+    return imp_backend_cpu_create(threads, &e->part[1].be, err);
 }
 
-static void kv_free(imp_engine *e) {
-    for (int l = 0; l < e->kv.n_layer; l++) {
-        if (e->kv.k && e->kv.k[l].data) e->be->ops->dealloc(e->be, e->kv.k[l].data);
-        if (e->kv.v && e->kv.v[l].data) e->be->ops->dealloc(e->be, e->kv.v[l].data);
+static void kv_free(engine_part *P) {
+    imp_kv_store *kv = &P->kv;
+    for (int l = 0; l < kv->n_layer; l++) {
+        if (kv->k && kv->k[l].data) P->be->ops->dealloc(P->be, kv->k[l].data);
+        if (kv->v && kv->v[l].data) P->be->ops->dealloc(P->be, kv->v[l].data);
     }
-    free(e->kv.k);
-    free(e->kv.v);
-    memset(&e->kv, 0, sizeof e->kv);
+    free(kv->k);
+    free(kv->v);
+    memset(kv, 0, sizeof *kv);
 }
 
-static imp_status kv_alloc(imp_engine *e, int32_t n_blocks, int32_t bs, imp_error *err) {
-    const imp_hparams *hp = &e->m->hp;
-    imp_kv_store *kv = &e->kv;
+/* The KV storage of layers [l0, l1) on P's backend, in its kv_type; the other layers' tensors
+ * stay absent. */
+static imp_status kv_alloc(const imp_model *m, engine_part *P, int l0, int l1, int32_t n_blocks, int32_t bs,
+                           imp_error *err) {
+    const imp_hparams *hp = &m->hp;
+    imp_kv_store *kv = &P->kv;
     kv->n_layer = hp->n_layer;
     kv->block_size = bs;
     kv->n_blocks = n_blocks;
     kv->n_embd_kv = (int64_t)hp->n_head_kv * hp->head_dim;
-    kv->type = e->be->kv_type;
+    kv->type = P->be->kv_type;
     kv->k = imp_calloc((size_t)hp->n_layer, sizeof *kv->k);
     kv->v = imp_calloc((size_t)hp->n_layer, sizeof *kv->v);
     if (!kv->k || !kv->v) return imp_error_set(err, IMP_ERR_NOMEM, "out of memory");
@@ -145,26 +229,47 @@ static imp_status kv_alloc(imp_engine *e, int32_t n_blocks, int32_t bs, imp_erro
     if (!imp_mul_size((size_t)S, imp_row_size(kv->type, kv->n_embd_kv), &bytes)) {
         return imp_error_set(err, IMP_ERR_NOMEM, "KV cache size overflows");
     }
-    for (int l = 0; l < hp->n_layer; l++) {
-        void *pk = e->be->ops->alloc(e->be, bytes, err);
-        void *pv = pk ? e->be->ops->alloc(e->be, bytes, err) : NULL;
+    for (int l = l0; l < l1; l++) {
+        void *pk = P->be->ops->alloc(P->be, bytes, err);
+        void *pv = pk ? P->be->ops->alloc(P->be, bytes, err) : NULL;
         if (pk) kv->k[l] = imp_tensor_make(kv->type, kv->n_embd_kv, S, pk);
         if (pv) kv->v[l] = imp_tensor_make(kv->type, kv->n_embd_kv, S, pv);
         if (!pk || !pv) {
-            imp_error_prefix(err, "KV cache (%d layers x 2 x %zu bytes)", hp->n_layer, bytes);
+            imp_error_prefix(err, "KV cache on the %s backend (%d layers x 2 x %zu bytes)", P->be->ops->name,
+                             l1 - l0, bytes);
             return IMP_ERR_NOMEM;
         }
     }
     return IMP_OK;
 }
 
+/* Everything of the parts after their backends exist: weights, KV storage, workspaces. */
+static imp_status engine_parts(imp_engine *e, int32_t n_blocks, int32_t bs, int32_t max_batch, int32_t max_out,
+                               imp_error *err) {
+    const imp_model *m = e->m;
+    const int L = m->hp.n_layer;
+    imp_status st = IMP_OK;
+    for (int i = 0; i < e->n_parts && st == IMP_OK; i++) {
+        engine_part *P = &e->part[i];
+        const bool last = i == e->n_parts - 1;
+        const int l0 = i == 0 ? 0 : e->gpu_layers, l1 = last ? L : e->gpu_layers;
+        st = imp_weights_upload_range(P->be, &m->w, l0, l1, last, &P->w, err);
+        if (st == IMP_OK) st = kv_alloc(m, P, l0, l1, n_blocks, bs, err);
+        if (st == IMP_OK) st = imp_forward_ws_alloc(P->be, &m->hp, max_batch, last ? max_out : 0, &P->ws, err);
+        e->fp[i] = (imp_forward_part){.be = P->be, .w = &P->w, .kv = &P->kv, .ws = &P->ws, .l0 = l0, .l1 = l1};
+    }
+    return st;
+}
+
 void imp_engine_free(imp_engine *e) {
     if (!e) return;
-    if (e->be) {
-        imp_forward_ws_free(e->be, &e->ws);
-        kv_free(e);
-        imp_weights_free(e->be, &e->w);
-        imp_backend_free(e->be);
+    for (int i = 0; i < 2; i++) {
+        engine_part *P = &e->part[i];
+        if (!P->be) continue;
+        imp_forward_ws_free(P->be, &P->ws);
+        kv_free(P);
+        imp_weights_free(P->be, &P->w);
+        imp_backend_free(P->be);
     }
     imp_kv_pool_free(&e->pool);
     free(e->token);
@@ -177,6 +282,33 @@ void imp_engine_free(imp_engine *e) {
     free(e->seq_in);
     free(e->logits);
     free(e);
+}
+
+/* Logit rows per step and KV blocks in the pool for max_seq tokens per sequence. */
+static void engine_sizes(const imp_model *m, const imp_engine_params *p, int max_seq, int64_t *max_out,
+                         int64_t *n_blocks) {
+    int64_t mo = (int64_t)(LOGITS_WS_BYTES / ((size_t)m->hp.n_vocab * sizeof(float)));
+    if (mo > LOGITS_WS_ROWS) mo = LOGITS_WS_ROWS;
+    if (mo < 16) mo = 16;
+    if (mo > p->max_batch) mo = p->max_batch;
+    *max_out = mo;
+    *n_blocks = ((int64_t)max_seq + p->block_size - 1) / p->block_size * p->n_seq_max;
+}
+
+imp_status imp_engine_vram_plan(const imp_model *m, const imp_engine_params *p, size_t free_bytes, size_t total_bytes,
+                                imp_error *err) {
+    if (p->max_seq_len < 1 || p->max_seq_len > (1 << 24) || p->n_seq_max < 1 || p->max_batch < 1 ||
+        p->block_size < 1 || p->gpu_layers < IMP_GPU_LAYERS_ALL ||
+        (p->kv_type != IMP_TYPE_F16 && p->kv_type != IMP_TYPE_F32)) {
+        return imp_error_set(err, IMP_ERR_INVALID_ARG, "vram plan: bad parameters");
+    }
+    const int L = m->hp.n_layer;
+    const int n_gpu = p->gpu_layers < 0 || p->gpu_layers > L ? L : p->gpu_layers;
+    int64_t max_out, n_blocks;
+    engine_sizes(m, p, p->max_seq_len, &max_out, &n_blocks);
+    return vram_plan(m, free_bytes, total_bytes, p->device >= 0 ? p->device : 0, n_gpu, n_blocks, p->block_size,
+                     p->n_seq_max, imp_row_size(p->kv_type, (int64_t)m->hp.n_head_kv * m->hp.head_dim),
+                     p->max_batch, max_out, err);
 }
 
 imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp_engine **out, imp_error *err) {
@@ -198,6 +330,10 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
         return imp_error_set(err, IMP_ERR_INVALID_ARG, "KV block size %d is not a power of two in 1..1024", p->block_size);
     }
     if (threads > 512) return imp_error_set(err, IMP_ERR_INVALID_ARG, "thread count %d outside 1..512", threads);
+    if (p->gpu_layers < IMP_GPU_LAYERS_ALL) {
+        return imp_error_set(err, IMP_ERR_INVALID_ARG,
+                             "gpu_layers %d: expected a layer count >= 0, or -1 for every layer", p->gpu_layers);
+    }
     imp_engine *e = imp_calloc(1, sizeof *e);
     if (!e) return imp_error_set(err, IMP_ERR_NOMEM, "out of memory");
     e->m = m;
@@ -205,18 +341,12 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
     e->max_batch = p->max_batch;
     e->n_threads = threads;
     e->graphs = p->cuda_graphs;
-    int64_t max_out = (int64_t)(LOGITS_WS_BYTES / ((size_t)m->hp.n_vocab * sizeof(float)));
-    if (max_out > LOGITS_WS_ROWS) max_out = LOGITS_WS_ROWS;
-    if (max_out < 16) max_out = 16;
-    if (max_out > p->max_batch) max_out = p->max_batch;
-    const int64_t blocks_per_seq = ((int64_t)max_seq + p->block_size - 1) / p->block_size;
-    const int64_t n_blocks = blocks_per_seq * p->n_seq_max;
+    int64_t max_out, n_blocks;
+    engine_sizes(m, p, max_seq, &max_out, &n_blocks);
     imp_status st = n_blocks > INT32_MAX ? imp_error_set(err, IMP_ERR_INVALID_ARG, "KV pool too large") : IMP_OK;
-    if (st == IMP_OK) st = engine_backend(e, p, threads, n_blocks, max_out, err);
-    if (st == IMP_OK) st = imp_weights_upload(e->be, &m->w, &e->w, err);
+    if (st == IMP_OK) st = engine_backends(e, p, threads, n_blocks, max_out, err);
     if (st == IMP_OK) st = imp_kv_pool_init(&e->pool, (int32_t)n_blocks, p->block_size, err);
-    if (st == IMP_OK) st = kv_alloc(e, (int32_t)n_blocks, p->block_size, err);
-    if (st == IMP_OK) st = imp_forward_ws_alloc(e->be, &m->hp, p->max_batch, (int32_t)max_out, &e->ws, err);
+    if (st == IMP_OK) st = engine_parts(e, (int32_t)n_blocks, p->block_size, p->max_batch, (int32_t)max_out, err);
     if (st == IMP_OK) {
         const size_t n = (size_t)p->max_batch;
         e->token = imp_malloc_array(n, sizeof(int32_t));
@@ -234,8 +364,15 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
         imp_engine_free(e);
         return st;
     }
-    IMP_LOG_I("engine: %s backend (device %d), %d threads, %d tokens per sequence, steps of %d tokens, KV pool %lld blocks of %d",
-              e->be->ops->name, e->device, threads, max_seq, p->max_batch, (long long)n_blocks, p->block_size);
+    snprintf(e->name, sizeof e->name, "%s%s%s", e->part[0].be->ops->name, e->n_parts > 1 ? "+" : "",
+             e->n_parts > 1 ? e->part[1].be->ops->name : "");
+    char split[96] = "";
+    if (e->n_parts > 1) {
+        snprintf(split, sizeof split, "; layers 0-%d on the GPU, %d-%d on the CPU", e->gpu_layers - 1, e->gpu_layers,
+                 m->hp.n_layer - 1);
+    }
+    IMP_LOG_I("engine: %s backend (device %d), %d threads, %d tokens per sequence, steps of %d tokens, KV pool %lld blocks of %d%s",
+              e->name, e->device, threads, max_seq, p->max_batch, (long long)n_blocks, p->block_size, split);
     *out = e;
     return IMP_OK;
 }
@@ -253,19 +390,21 @@ void imp_engine_seq_release(imp_engine *e, imp_kv_seq *s) { imp_kv_seq_release(&
 
 /* One step through imp_forward, or through a recorded graph of it. Decode steps (one token
  * per sequence, logits for each) are recorded on a backend with graphs, keyed by their size:
- * every launch parameter of such a step depends on that size alone. */
+ * every launch parameter of such a step depends on that size alone. A model split between
+ * backends runs without graphs (a graph cannot hold the CPU's part). */
 static imp_status run_step(imp_engine *e, const imp_batch *b, int32_t nout, imp_error *err) {
-    const imp_backend_ops *op = e->be->ops;
+    imp_backend *be = e->part[0].be;
+    const imp_backend_ops *op = be->ops;
     const bool decode = b->n_tokens == b->n_seqs && nout == b->n_tokens;
-    if (e->graphs && op->graph_begin && decode) {
+    if (e->graphs && e->n_parts == 1 && op->graph_begin && decode) {
         const uint64_t key = (uint64_t)b->n_tokens | (uint64_t)1 << 40;
         bool done = false, capturing = false, launched = false;
-        imp_status st = op->graph_replay(e->be, key, b, e->out_rows, nout, &done, err);
+        imp_status st = op->graph_replay(be, key, b, e->out_rows, nout, &done, err);
         if (st != IMP_OK || done) return st;
-        if ((st = op->graph_begin(e->be, key, &capturing, err)) != IMP_OK) return st;
+        if ((st = op->graph_begin(be, key, &capturing, err)) != IMP_OK) return st;
         if (capturing) {
-            st = imp_forward(e->be, e->m, &e->w, &e->kv, b, e->out_rows, nout, &e->ws, err);
-            imp_status st2 = op->graph_end(e->be, key, st == IMP_OK, &launched, err);
+            st = imp_forward(e->m, e->fp, e->n_parts, b, e->out_rows, nout, err);
+            imp_status st2 = op->graph_end(be, key, st == IMP_OK, &launched, err);
             if (st2 != IMP_OK) return st2;
             if (launched) return IMP_OK;
             IMP_LOG_D("engine: graph for %d tokens not recorded (%s); running the step directly", b->n_tokens,
@@ -273,7 +412,7 @@ static imp_status run_step(imp_engine *e, const imp_batch *b, int32_t nout, imp_
             if (err) imp_error_clear(err);
         }
     }
-    return imp_forward(e->be, e->m, &e->w, &e->kv, b, e->out_rows, nout, &e->ws, err);
+    return imp_forward(e->m, e->fp, e->n_parts, b, e->out_rows, nout, err);
 }
 
 static imp_status check_inputs(imp_engine *e, const imp_engine_input *in, int n_in, int64_t *n_out, imp_error *err) {
@@ -331,12 +470,13 @@ imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_i
         }
         e->base_pos[i] = in[i].seq->n_pos;
     }
+    const engine_part *io = &e->part[e->n_parts - 1]; /* computes the logits */
     int i_in = 0;
     int32_t j = 0;
     int64_t out_done = 0;
     while (i_in < n_in) {
         int32_t nt = 0, nseq = 0, nout = 0, cur = -1;
-        while (nt < e->max_batch && nout < e->ws.max_out && i_in < n_in) {
+        while (nt < e->max_batch && nout < io->ws.max_out && i_in < n_in) {
             const imp_engine_input *x = &in[i_in];
             if (j >= x->n_tokens) {
                 i_in++;
@@ -362,10 +502,10 @@ imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_i
         const imp_batch b = {.n_tokens = nt, .token = e->token, .pos = e->pos, .seq = e->seq, .slot = e->slot,
                              .n_seqs = nseq, .seqs = e->seqs};
         st = run_step(e, &b, nout, err);
-        if (st == IMP_OK) st = e->be->ops->sync(e->be, err);
+        for (int i = 0; i < e->n_parts && st == IMP_OK; i++) st = e->part[i].be->ops->sync(e->part[i].be, err);
         if (st == IMP_OK && nout > 0) {
-            st = e->be->ops->download(e->be, e->logits + (size_t)out_done * V, e->ws.logits.data,
-                                      (size_t)nout * V * sizeof(float), err);
+            st = io->be->ops->download(io->be, e->logits + (size_t)out_done * V, io->ws.logits.data,
+                                       (size_t)nout * V * sizeof(float), err);
         }
         if (st != IMP_OK) break;
         out_done += nout;

@@ -1,6 +1,6 @@
 /*
- * The engine: one backend, the model's weights on it, the paged KV pool and the forward
- * workspace. Sequences (imp_kv_seq) are owned by callers; one forward call may carry tokens of
+ * The engine: a backend (or a GPU and the CPU sharing the model's layers: --gpu-layers), the
+ * model's weights on it, the paged KV pool and the forward workspace. Sequences (imp_kv_seq) are owned by callers; one forward call may carry tokens of
  * several sequences (a batch), which is how the server will batch requests.
  *
  * Thread safety: one thread at a time per engine.
@@ -23,7 +23,16 @@ typedef struct imp_engine_params {
                         IMP_DEVICE_CPU, or a CUDA device index (imp.h)                 */
     imp_type kv_type; /* KV storage on the GPU: IMP_TYPE_F16 (default) or F32; the CPU
                         stores F32                                                      */
-    bool cuda_graphs; /* record decode steps as CUDA graphs and replay them (default on) */
+    bool cuda_graphs; /* record decode steps as CUDA graphs and replay them (default on;
+                        only when every layer is on the GPU)                           */
+    int gpu_layers;   /* on a GPU device: layers [0, gpu_layers) on the GPU, the rest, the
+                        embedding and the output layer on the CPU backend (its threads and
+                        F32 KV storage); IMP_GPU_LAYERS_ALL (-1, default) or >= n_layer:
+                        the whole model on the GPU; 0: the CPU alone. Ignored on the CPU.
+                        Below -1 is an error (IMP_ERR_INVALID_ARG).                    */
+    bool split_on_cpu; /* tests only: on the CPU device, split by gpu_layers all the same,
+                        with a second CPU backend in the GPU's place, so the split's
+                        bookkeeping runs (bit-exact) on a machine without a GPU        */
 } imp_engine_params;
 
 
@@ -42,6 +51,15 @@ typedef struct imp_engine_input {
 } imp_engine_input;
 
 imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp_engine **out, imp_error *err);
+
+/* The VRAM plan imp_engine_create checks before it allocates anything on a GPU, here against
+ * free_bytes of total_bytes instead of the device's memory (exposed for tests; p->max_seq_len
+ * must be set). IMP_OK when the GPU's share under p fits (the layers p->gpu_layers puts there,
+ * their KV pool, a workspace, a reserve); IMP_ERR_NOMEM otherwise, with the numbers and what
+ * would fit: "--max-seq-len X" at these layers and/or "--gpu-layers N" (the most layers) at
+ * this max_seq_len. */
+imp_status imp_engine_vram_plan(const imp_model *m, const imp_engine_params *p, size_t free_bytes, size_t total_bytes,
+                                imp_error *err);
 void imp_engine_free(imp_engine *e);
 
 const imp_model *imp_engine_model(const imp_engine *e);
@@ -50,6 +68,9 @@ int imp_engine_threads(const imp_engine *e);
 /* The backend the engine runs on ("cpu", "cuda") and its CUDA device index (-1 on the CPU). */
 const char *imp_engine_backend_name(const imp_engine *e);
 int imp_engine_device(const imp_engine *e);
+/* Layers computed on the GPU: n_layer when the whole model is there, fewer when it is split
+ * with the CPU (imp_engine_backend_name is then "cuda+cpu"), 0 on the CPU. */
+int imp_engine_gpu_layers(const imp_engine *e);
 
 /* Runs the inputs (tokens checked against the vocabulary, lengths against max_seq_len and the
  * pool) and appends them to their sequences. The logits asked for are then available, in input

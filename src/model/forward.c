@@ -16,6 +16,10 @@
  *   x = x + o
  *
  * then logits = norm(x[out rows]) Wout for the rows that need them.
+ *
+ * A model split by layers over backends (imp_forward_part) runs each part's layers on its
+ * backend and hands the residual stream x to the next part at the boundary; the embedding and
+ * the logits belong to the last part.
  */
 #include "model/forward.h"
 
@@ -33,6 +37,10 @@
 
 static imp_status ws_tensor(imp_backend *be, imp_tensor *t, int64_t cols, int64_t rows, imp_error *err) {
     size_t bytes = (size_t)cols * (size_t)rows * sizeof(float);
+    if (bytes == 0) { /* a part without logits (max_out 0) */
+        *t = imp_tensor_make(IMP_TYPE_F32, cols, rows, NULL);
+        return IMP_OK;
+    }
     void *p = be->ops->alloc(be, bytes, err);
     if (!p) return err ? err->status : IMP_ERR_NOMEM;
     *t = imp_tensor_make(IMP_TYPE_F32, cols, rows, p);
@@ -88,32 +96,29 @@ static imp_rope layer_rope(const imp_arch *a, const imp_hparams *hp, const imp_w
     return r;
 }
 
-imp_status imp_forward(imp_backend *be, const imp_model *m, const imp_weights *w, imp_kv_store *kv,
-                       const imp_batch *b, const int32_t *out_rows, int32_t n_out, imp_forward_ws *ws,
-                       imp_error *err) {
+/* Layers [P->l0, P->l1) on P's backend, over the T rows of P's residual stream x. */
+static imp_status run_layers(const imp_model *m, const imp_forward_part *P, const imp_batch *b, imp_error *err) {
+    imp_backend *be = P->be;
     const imp_backend_ops *op = be->ops;
     const imp_hparams *hp = &m->hp;
     const imp_arch *a = m->arch;
-    const int64_t T = b->n_tokens, E = hp->n_embd, F = hp->n_ff, D = hp->head_dim,
-                  QD = (int64_t)hp->n_head * D, KD = (int64_t)hp->n_head_kv * D;
-    int layer = -1;
-    if (T < 1 || T > ws->max_tokens || n_out < 0 || n_out > ws->max_out) {
-        return imp_error_set(err, IMP_ERR_INTERNAL, "forward: %lld tokens / %d outputs exceed the workspace",
-                             (long long)T, n_out);
-    }
+    const imp_weights *w = P->w;
+    imp_kv_store *kv = P->kv;
+    imp_forward_ws *ws = P->ws;
+    const int64_t T = b->n_tokens, F = hp->n_ff, D = hp->head_dim, QD = (int64_t)hp->n_head * D,
+                  KD = (int64_t)hp->n_head_kv * D;
     imp_tensor x = imp_tensor_rows(&ws->x, 0, T), xn = imp_tensor_rows(&ws->xn, 0, T);
     imp_tensor o = imp_tensor_rows(&ws->o, 0, T), att = imp_tensor_rows(&ws->att, 0, T);
     imp_tensor h = imp_tensor_rows(&ws->h, 0, T);
     imp_tensor qkv = imp_tensor_rows(&ws->qkv, 0, T);
     imp_tensor gu = imp_tensor_rows(&ws->gu, 0, T);
 
-    const int32_t *token_ids, *out_ids;
-    OP(op->begin_step(be, b, out_rows, n_out, &token_ids, &out_ids, err));
-    OP(op->get_rows(be, &w->tok_embd, token_ids, (int)T, &x));
-    if (a->embd_scale) OP(op->scale(be, &x, sqrtf((float)E), &x));
-
-    for (layer = 0; layer < hp->n_layer; layer++) {
+    for (int layer = P->l0; layer < P->l1; layer++) {
         const imp_layer_weights *L = &w->layers[layer];
+        if (!L->attn_norm.data || !kv->k[layer].data) {
+            return imp_error_set(err, IMP_ERR_INTERNAL, "forward: layer %d is not on the %s backend", layer,
+                                 op->name);
+        }
         OP(op->rms_norm(be, &x, &L->attn_norm, hp->rms_eps, a->norm_one_plus_w, &xn));
 
         /* q, k, v: contiguous tensors when separate, column views of one output when fused */
@@ -163,8 +168,78 @@ imp_status imp_forward(imp_backend *be, const imp_model *m, const imp_weights *w
         if (L->post_ffw_norm.data) OP(op->rms_norm(be, &o, &L->post_ffw_norm, hp->rms_eps, a->norm_one_plus_w, &o));
         OP(op->add(be, &x, &o, &x));
     }
+    return IMP_OK;
+}
+
+/* Copies the residual stream's T rows from one part's workspace to another's, after the
+ * source's queued work is done. */
+static imp_status move_x(const imp_forward_part *from, const imp_forward_part *to, int64_t T, int64_t E,
+                         imp_error *err) {
+    const size_t bytes = (size_t)T * (size_t)E * sizeof(float);
+    imp_status st = from->be->ops->sync(from->be, err);
+    if (st != IMP_OK) return st;
+    if (to->be->host_memory) return from->be->ops->download(from->be, to->ws->x.data, from->ws->x.data, bytes, err);
+    if (from->be->host_memory) return to->be->ops->upload(to->be, to->ws->x.data, from->ws->x.data, bytes, err);
+    return imp_error_set(err, IMP_ERR_UNSUPPORTED, "forward: the %s and %s backends cannot pass activations (no host memory)",
+                         from->be->ops->name, to->be->ops->name);
+}
+
+/* The parts tile [0, n_layer) in order, each has the workspace for this step, and the last
+ * one has the embedding and the output layer. */
+static bool parts_valid(const imp_model *m, const imp_forward_part *parts, int n_parts, int64_t T, int32_t n_out) {
+    if (n_parts < 1 || parts[0].l0 != 0 || parts[n_parts - 1].l1 != m->hp.n_layer) return false;
+    const imp_weights *io = parts[n_parts - 1].w;
+    if (!io->tok_embd.data || !io->output_norm.data || !io->output.data) return false;
+    for (int i = 0; i < n_parts; i++) {
+        const imp_forward_part *P = &parts[i];
+        if (P->l1 < P->l0 || (i > 0 && P->l0 != parts[i - 1].l1) || T > P->ws->max_tokens) return false;
+    }
+    return n_out <= parts[n_parts - 1].ws->max_out;
+}
+
+imp_status imp_forward(const imp_model *m, const imp_forward_part *parts, int n_parts, const imp_batch *b,
+                       const int32_t *out_rows, int32_t n_out, imp_error *err) {
+    const imp_hparams *hp = &m->hp;
+    const imp_arch *a = m->arch;
+    const int64_t T = b->n_tokens, E = hp->n_embd;
+    int layer = -1;
+    if (T < 1 || n_out < 0 || !parts_valid(m, parts, n_parts, T, n_out)) {
+        return imp_error_set(err, IMP_ERR_INTERNAL,
+                             "forward: %lld tokens / %d outputs exceed the workspace, or the %d parts do not cover "
+                             "the layers",
+                             (long long)T, n_out, n_parts);
+    }
+    /* every backend sees the step; the embedding and the logits are the last part's */
+    const int32_t *token_ids = NULL, *out_ids = NULL;
+    for (int i = 0; i < n_parts; i++) {
+        imp_backend *be = parts[i].be;
+        OP(be->ops->begin_step(be, b, out_rows, n_out, &token_ids, &out_ids, err));
+    }
+    const imp_forward_part *io = &parts[n_parts - 1];
+    imp_backend *be = io->be;
+    const imp_backend_ops *op = be->ops;
+    imp_tensor x = imp_tensor_rows(&io->ws->x, 0, T);
+    OP(op->get_rows(be, &io->w->tok_embd, token_ids, (int)T, &x));
+    if (a->embd_scale) OP(op->scale(be, &x, sqrtf((float)E), &x));
+
+    int at = n_parts - 1; /* the part whose workspace holds x */
+    imp_status st;
+    for (int i = 0; i < n_parts; i++) {
+        if (parts[i].l0 == parts[i].l1) continue;
+        if (at != i && (st = move_x(&parts[at], &parts[i], T, E, err)) != IMP_OK) {
+            imp_error_prefix(err, "forward: activations to layer %d", parts[i].l0);
+            return st;
+        }
+        at = i;
+        if ((st = run_layers(m, &parts[i], b, err)) != IMP_OK) return st;
+    }
     if (n_out == 0) return IMP_OK;
-    layer = -1;
+    if (at != n_parts - 1 && (st = move_x(&parts[at], io, T, E, err)) != IMP_OK) {
+        imp_error_prefix(err, "forward: activations to the output layer");
+        return st;
+    }
+    imp_forward_ws *ws = io->ws;
+    const imp_weights *w = io->w;
     imp_tensor xo = imp_tensor_rows(&ws->xo, 0, n_out), logits = imp_tensor_rows(&ws->logits, 0, n_out);
     OP(op->get_rows(be, &x, out_ids, n_out, &xo));
     OP(op->rms_norm(be, &xo, &w->output_norm, hp->rms_eps, a->norm_one_plus_w, &xo));

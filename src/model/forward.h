@@ -23,14 +23,35 @@ typedef struct imp_forward_ws {
     imp_tensor logits; /* [n_out, V]                                  */
 } imp_forward_ws;
 
+/* A workspace for up to max_tokens tokens and max_out logit rows (max_out may be 0 on a
+ * backend that never computes the logits: then xo and logits are absent). */
 imp_status imp_forward_ws_alloc(imp_backend *be, const imp_hparams *hp, int32_t max_tokens, int32_t max_out,
                                 imp_forward_ws *ws, imp_error *err);
 void imp_forward_ws_free(imp_backend *be, imp_forward_ws *ws);
 
-/* Runs batch b through the model, storing its K/V in kv, and writes logits for the batch rows
- * out_rows[0..n_out) into ws->logits rows 0..n_out (on the backend; sync before reading). */
-imp_status imp_forward(imp_backend *be, const imp_model *m, const imp_weights *w, imp_kv_store *kv,
-                       const imp_batch *b, const int32_t *out_rows, int32_t n_out, imp_forward_ws *ws,
-                       imp_error *err);
+/* One backend's share of the model: it computes layers [l0, l1) with the weights w and the KV
+ * storage kv (both hold those layers at least) in the workspace ws. A model runs on one part
+ * (every layer) or is split by layers over several (--gpu-layers: the first layers on a GPU,
+ * the rest on the CPU). */
+typedef struct imp_forward_part {
+    imp_backend *be;
+    const imp_weights *w;
+    imp_kv_store *kv;
+    imp_forward_ws *ws;
+    int l0, l1;
+} imp_forward_part;
+
+/* Runs batch b through the model, storing its K/V in the parts' kv, and writes logits for the
+ * batch rows out_rows[0..n_out) into rows 0..n_out of the last part's ws->logits (on its
+ * backend; sync every part's backend before reading).
+ *
+ * parts[0..n_parts) cover the layers in order (parts[0].l0 = 0, each l0 the previous l1, the
+ * last l1 = n_layer). The last part also computes the token embedding and the logits, so its
+ * weights carry token_embd, output_norm and output; with several parts that is the host
+ * backend, which reads them from the file's mapping. Between parts the residual stream x [T, E]
+ * (the only activation live across a layer boundary) is copied from one backend's workspace
+ * to the next one's; one of the two must have host memory (imp_backend.host_memory). */
+imp_status imp_forward(const imp_model *m, const imp_forward_part *parts, int n_parts, const imp_batch *b,
+                       const int32_t *out_rows, int32_t n_out, imp_error *err);
 
 #endif

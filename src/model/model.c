@@ -338,10 +338,15 @@ static imp_status up1(imp_backend *be, const imp_tensor *src, imp_tensor *dst, i
 
 static size_t tensor_bytes(const imp_tensor *t) { return t->data ? (size_t)t->ne1 * t->nb1 : 0; }
 
-size_t imp_weights_bytes(const imp_weights *w) {
-    size_t n = tensor_bytes(&w->tok_embd) + tensor_bytes(&w->output_norm) + tensor_bytes(&w->rope_freqs);
-    if (!w->tied) n += tensor_bytes(&w->output);
-    for (int l = 0; l < w->n_layer; l++) {
+size_t imp_weights_bytes(const imp_weights *w) { return imp_weights_bytes_range(w, 0, w->n_layer, true); }
+
+size_t imp_weights_bytes_range(const imp_weights *w, int l0, int l1, bool io) {
+    size_t n = tensor_bytes(&w->rope_freqs);
+    if (io) n += tensor_bytes(&w->tok_embd) + tensor_bytes(&w->output_norm);
+    if (io && !w->tied) n += tensor_bytes(&w->output);
+    if (l0 < 0) l0 = 0;
+    if (l1 > w->n_layer) l1 = w->n_layer;
+    for (int l = l0; l < l1; l++) {
         const imp_layer_weights *s = &w->layers[l];
 #define SZ(f) n += tensor_bytes(&s->f);
         LAYER_TENSORS(SZ)
@@ -384,17 +389,28 @@ static bool joinable(const imp_tensor *a, const imp_tensor *b) {
 }
 
 imp_status imp_weights_upload(imp_backend *be, const imp_weights *src, imp_weights *dst, imp_error *err) {
+    return imp_weights_upload_range(be, src, 0, src->n_layer, true, dst, err);
+}
+
+imp_status imp_weights_upload_range(imp_backend *be, const imp_weights *src, int l0, int l1, bool io,
+                                    imp_weights *dst, imp_error *err) {
     memset(dst, 0, sizeof *dst);
+    if (l0 < 0 || l1 < l0 || l1 > src->n_layer) {
+        return imp_error_set(err, IMP_ERR_INTERNAL, "weights upload: layers [%d, %d) of %d", l0, l1, src->n_layer);
+    }
     dst->n_layer = src->n_layer;
     dst->tied = src->tied;
     dst->layers = imp_calloc((size_t)src->n_layer, sizeof *dst->layers);
     if (!dst->layers) return imp_error_set(err, IMP_ERR_NOMEM, "out of memory");
-    imp_status st = up1(be, &src->tok_embd, &dst->tok_embd, err);
-    if (st == IMP_OK) st = up1(be, &src->output_norm, &dst->output_norm, err);
-    if (st == IMP_OK && !src->tied) st = up1(be, &src->output, &dst->output, err);
-    if (st == IMP_OK && src->tied) dst->output = dst->tok_embd;
+    imp_status st = IMP_OK;
+    if (io) {
+        st = up1(be, &src->tok_embd, &dst->tok_embd, err);
+        if (st == IMP_OK) st = up1(be, &src->output_norm, &dst->output_norm, err);
+        if (st == IMP_OK && !src->tied) st = up1(be, &src->output, &dst->output, err);
+        if (st == IMP_OK && src->tied) dst->output = dst->tok_embd;
+    }
     if (st == IMP_OK) st = up1(be, &src->rope_freqs, &dst->rope_freqs, err);
-    for (int l = 0; l < src->n_layer && st == IMP_OK; l++) {
+    for (int l = l0; l < l1 && st == IMP_OK; l++) {
         imp_layer_weights s = src->layers[l];
         imp_layer_weights *d = &dst->layers[l];
         d->swa = s.swa;

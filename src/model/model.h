@@ -91,8 +91,16 @@ void imp_model_close(imp_model *m);
 
 /* Bytes of every tensor of w (a tied output counted once). */
 size_t imp_weights_bytes(const imp_weights *w);
+/* Bytes of the part of w that imp_weights_upload_range(l0, l1, io) uploads: layers [l0, l1),
+ * rope_freqs, and with io token_embd, output_norm and output. */
+size_t imp_weights_bytes_range(const imp_weights *w, int l0, int l1, bool io);
 /* Copies the host weights to a backend (dst gets the backend's tensors). */
 imp_status imp_weights_upload(imp_backend *be, const imp_weights *src, imp_weights *dst, imp_error *err);
+/* The same for part of a model split between backends by layers: dst gets layers [l0, l1)
+ * (0 <= l0 <= l1 <= n_layer; the others stay absent), rope_freqs (every layer's RoPE reads
+ * it), and only when io the input and output tensors (token_embd, output_norm, output). */
+imp_status imp_weights_upload_range(imp_backend *be, const imp_weights *src, int l0, int l1, bool io,
+                                    imp_weights *dst, imp_error *err);
 void imp_weights_free(imp_backend *be, imp_weights *w);
 
 /* Reads and validates the hyper-parameters of arch from g (exposed for tests). */

@@ -111,6 +111,18 @@ int main(int argc, char **argv) {
     CHECK(imp_generate(ctx, prompt, &badp, out1, sizeof out1, &l1) == IMP_ERR_INVALID_ARG);
     CHECK(strstr(imp_context_last_error(ctx), "top_p") != NULL);
     CHECK(imp_model_load("/nonexistent.gguf", IMP_FORMAT_GGUF, &(ImpModel){NULL}) == IMP_ERR_IO);
+    /* gpu_layers: below -1 is refused with a message (on any device); on the CPU any count is
+     * accepted and ignored */
+    CHECK(imp_config_default().gpu_layers == IMP_GPU_LAYERS_ALL);
+    ImpConfig badc = cfg;
+    badc.gpu_layers = -2;
+    ImpContext bad_ctx = NULL;
+    CHECK(imp_context_create(model, &badc, &bad_ctx) == IMP_ERR_INVALID_ARG && bad_ctx == NULL);
+    badc.device = IMP_DEVICE_CPU;
+    CHECK(imp_context_create(model, &badc, &bad_ctx) == IMP_ERR_INVALID_ARG && bad_ctx == NULL);
+    badc.gpu_layers = 1;
+    CHECK(imp_context_create(model, &badc, &bad_ctx) == IMP_OK && imp_context_device(bad_ctx) == IMP_DEVICE_CPU);
+    imp_context_free(bad_ctx);
     /* generation stops at the context's end with a reason, not an error */
     gp.max_tokens = 200;
     CHECK(imp_generate(ctx, prompt, &gp, out1, sizeof out1, &l1) == IMP_OK);

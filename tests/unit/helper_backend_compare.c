@@ -3,7 +3,11 @@
  * tiny synthetic models of every architecture row and weight type):
  *
  *   helper_backend_compare MODEL.gguf [--device N] [--kv f16|f32] [--tokens 64] [--seqs 4]
- *                          [--max-kl 1e-3] [--allow-ties]
+ *                          [--max-kl 1e-3] [--allow-ties] [--gpu-layers N]
+ *
+ * --gpu-layers N splits the GPU engine: layers [0, N) on the GPU, the rest with the embedding
+ * and the output layer on the CPU (-1, the default: all on the GPU; 0: the CPU alone). Every
+ * check below then holds the split model to the same bounds.
  *
  *   1. greedy: a fixed ~20-token prompt, then --tokens greedy steps on the CPU and on the GPU;
  *      the token lists must be identical.
@@ -27,9 +31,10 @@
  * Exit: 0 all passed, 1 a comparison failed (or an engine error), 2 bad usage, 77 the GPU engine
  * cannot be made (no CUDA in this build, or no device) with the reason printed.
  *
- * Hidden: --device cpu makes the "GPU" engine a second CPU engine with another thread count.
- * The CPU is bit-exact across thread counts, so every number must then be 0: that checks the
- * comparison logic itself on a machine without a GPU.
+ * Hidden: --device cpu makes the "GPU" engine a second CPU engine with another thread count
+ * (with --gpu-layers, split over two CPU backends at that layer). The CPU is bit-exact across
+ * thread counts, so every number must then be 0 (--max-kl 0 demands it): that checks the
+ * comparison logic and the split's bookkeeping on a machine without a GPU.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -54,6 +59,7 @@ typedef struct {
     int n_seqs;
     double max_kl;
     bool allow_ties;
+    int gpu_layers;
 } opts;
 
 static int32_t V;
@@ -420,7 +426,7 @@ static bool part_batch(const opts *o, const imp_model *m, imp_engine *gpu) {
 static int usage(void) {
     fprintf(stderr, "usage: helper_backend_compare MODEL.gguf [--device N] [--kv f16|f32] "
                     "[--tokens 64] [--seqs 4]\n"
-                    "                              [--max-kl 1e-3] [--allow-ties]\n");
+                    "                              [--max-kl 1e-3] [--allow-ties] [--gpu-layers N]\n");
     return 2;
 }
 
@@ -434,7 +440,8 @@ static bool parse_int(const char *s, int lo, int hi, int *out) {
 
 static bool parse_args(int argc, char **argv, opts *o) {
     *o = (opts){
-        .model = NULL, .device = 0, .kv = IMP_TYPE_F16, .n_gen = 64, .n_seqs = 4, .max_kl = 1e-3};
+        .model = NULL, .device = 0, .kv = IMP_TYPE_F16, .n_gen = 64, .n_seqs = 4, .max_kl = 1e-3,
+        .gpu_layers = IMP_GPU_LAYERS_ALL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--allow-ties")) {
@@ -452,6 +459,8 @@ static bool parse_args(int argc, char **argv, opts *o) {
             o->kv = strcmp(v, "f16") ? IMP_TYPE_F32 : IMP_TYPE_F16;
         } else if (!strcmp(a, "--tokens")) {
             if (!parse_int(v, 1, 4096, &o->n_gen)) return false;
+        } else if (!strcmp(a, "--gpu-layers")) {
+            if (!parse_int(v, -1, 100000, &o->gpu_layers)) return false;
         } else if (!strcmp(a, "--seqs")) {
             if (!parse_int(v, 1, 256, &o->n_seqs)) return false;
         } else if (!strcmp(a, "--max-kl")) {
@@ -494,9 +503,11 @@ int main(int argc, char **argv) {
     /* the batch holds --seqs sequences at once; everything else one at a time */
     p.n_seq_max = o.n_seqs;
     p.kv_type = o.kv;
+    p.gpu_layers = o.gpu_layers;
     if (o.fake_gpu) {
         const int t = imp_engine_threads(cpu);
         p.n_threads = t > 1 ? t / 2 : 2;
+        p.split_on_cpu = true;
     } else {
         p.device = o.device;
     }
@@ -514,10 +525,11 @@ int main(int argc, char **argv) {
         return 1;
     }
     printf(
-        "model %s (%s), vocab %d; reference %s (%d threads) vs %s device %d (%d threads), kv %s\n",
+        "model %s (%s), vocab %d; reference %s (%d threads) vs %s device %d (%d threads, %d of %d "
+        "layers on the gpu), kv %s\n",
         m->name, m->arch->name, V, imp_engine_backend_name(cpu), imp_engine_threads(cpu),
         imp_engine_backend_name(gpu), imp_engine_device(gpu), imp_engine_threads(gpu),
-        o.fake_gpu ? "f32" : imp_type_name(o.kv));
+        imp_engine_gpu_layers(gpu), m->hp.n_layer, o.fake_gpu ? "f32" : imp_type_name(o.kv));
 
     int32_t *full = malloc((size_t)n_full * sizeof *full);
     greedy_run gr = {0};

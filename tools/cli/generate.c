@@ -97,6 +97,7 @@ static const struct {
     {"--kv-block-size", NULL, "kv_cache.block_size"},
     {"--device", "-d", "runtime.device"},
     {"--kv-type", NULL, "kv_cache.type"},
+    {"--gpu-layers", "-ngl", "runtime.gpu_layers"},
     {"--bench-pp", NULL, "bench.pp"},
     {"--bench-reps", NULL, "bench.reps"},
     {"--bench-depth", NULL, "bench.depth"},
@@ -264,6 +265,7 @@ ImpConfig imp_cli_context_config(const cli_gen_opts *o) {
     cfg.kv_block_size = o->cfg.v.kv_cache.block_size;
     cfg.device = o->device;
     cfg.cuda_graphs = o->cfg.v.runtime.cuda_graphs ? 1 : 0;
+    cfg.gpu_layers = o->cfg.v.runtime.gpu_layers;
     cfg.kv_type = !strcmp(o->cfg.v.kv_cache.type, "f32") ? IMP_KV_F32 : IMP_KV_F16;
     return cfg;
 }

@@ -27,6 +27,8 @@ static void cli_usage(FILE *f) {
                "    --seed N --logit-bias TOKEN(+|-)BIAS --max-seq-len N (-c) --threads N (-t) --quiet\n"
                "  configuration (docs/config.md): --config PATH, --set SECTION.KEY=VALUE (repeatable),\n"
                "    --max-batch N (-b), --kv-block-size N, --log-level L; imp-cli --print-config shows the result\n"
+               "  device: --device N|cpu|auto (-d), --kv-type f16|f32, --no-cuda-graphs,\n"
+               "    --gpu-layers N (-ngl N): the first N layers on the GPU, the rest on the CPU (-1 = all)\n"
                "       imp-cli --model M --bench [--bench-pp N] [--max-tokens N] [--bench-reps R] [--bench-depth D]\n"
                "               [--threads T]                   ppN / tgN t/s (at depth D: D tokens in the cache\n"
                "                                               first) and the memory-bandwidth ceiling; imp-bench\n"

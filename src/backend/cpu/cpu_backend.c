@@ -93,6 +93,7 @@ imp_status imp_backend_cpu_create(int n_threads, imp_backend **out, imp_error *e
     if (!c) return imp_error_set(err, IMP_ERR_NOMEM, "cpu backend: out of memory");
     c->base.ops = &k_cpu_ops;
     c->base.kv_type = IMP_TYPE_F32;
+    c->base.host_memory = true;
     imp_status st = imp_pool_create(n_threads, &c->pool, err);
     if (st != IMP_OK) {
         free(c);
