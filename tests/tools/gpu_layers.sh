@@ -5,12 +5,8 @@
 # greedy tokens, chunked prefill and a batch of 4 bit-identical to the CPU reference for
 # N in {0, 1, n_layer-1, n_layer}; the VRAM plan's advice (helper_vram_plan) at made-up amounts
 # of free memory. The GPU split is checked by cuda_e2e.sh on a GPU machine.
-set -uo pipefail
 build=$(cd "$1" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail=0
-check() { if ! eval "$1"; then echo "FAIL: $2"; fail=$((fail + 1)); else echo "ok   $2"; fi; }
+. "$(dirname "$0")/lib/common.sh"
 cli="$build/imp-cli"
 export HOME="$tmp/home"
 unset IMP_CONFIG
