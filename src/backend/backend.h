@@ -52,6 +52,19 @@ static inline imp_tensor imp_tensor_cols(const imp_tensor *t, int64_t c0, int64_
     return v;
 }
 
+/* Whether b is a valid addend of a matmul writing y (backend_ops.matmul): NULL; or F32 rows of
+ * y's width, as many as y has or one; and either y itself (same rows, same stride) or memory
+ * apart from y's (an addend partly overlapping y would be read after being written). */
+static inline bool imp_matmul_addend_ok(const imp_tensor *b, const imp_tensor *y) {
+    if (!b) return true;
+    if (b->type != IMP_TYPE_F32 || b->ne0 != y->ne0 || (b->ne1 != y->ne1 && b->ne1 != 1)) return false;
+    if (b->data == y->data) return b->nb1 == y->nb1 && b->ne1 == y->ne1;
+    const char *b0 = (const char *)b->data, *y0 = (const char *)y->data;
+    const char *b1 = b0 + (size_t)(b->ne1 - 1) * b->nb1 + (size_t)b->ne0 * sizeof(float);
+    const char *y1 = y0 + (size_t)(y->ne1 - 1) * y->nb1 + (size_t)y->ne0 * sizeof(float);
+    return b1 <= y0 || y1 <= b0;
+}
+
 typedef enum imp_rope_style {
     IMP_ROPE_NORM = 0, /* rotate adjacent pairs (x[2i], x[2i+1]): llama                     */
     IMP_ROPE_NEOX = 1, /* rotate halves (x[i], x[i + n_dims/2]): qwen2/3, gemma3, phi3      */
@@ -118,6 +131,14 @@ typedef struct imp_attn_params {
 
 typedef enum imp_act { IMP_ACT_SILU = 0, IMP_ACT_GELU_TANH = 1 } imp_act;
 
+/* Per-head RMSNorm of q and k before RoPE (qwen3, gemma3): every head of q normalized with the
+ * weights q (F32 [D]) and every head of k with k, exactly as the rms_norm op would. */
+typedef struct imp_qk_norm {
+    const imp_tensor *q, *k;
+    float eps;
+    bool one_plus_w;
+} imp_qk_norm;
+
 typedef struct imp_backend imp_backend;
 
 typedef struct imp_backend_ops {
@@ -148,18 +169,23 @@ typedef struct imp_backend_ops {
      * row; G = head dim: per-head q/k norms, x a view of a wider tensor or not). */
     imp_status (*rms_norm)(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps,
                            bool one_plus_w, imp_tensor *y);
-    /* y = x w^T: x [M, K] F32, w [N, K] any type, y [M, N] F32. */
-    imp_status (*matmul)(imp_backend *be, const imp_tensor *x, const imp_tensor *w, imp_tensor *y);
+    /* y = x w^T + b: x [M, K] F32, w [N, K] any type, y [M, N] F32. b (F32) is NULL (no
+     * addend), [M, N] (the residual stream: b may be y itself, y += x w^T) or one row [1, N]
+     * added to every row (a bias). The product is rounded to F32 before b is added, so the
+     * result equals a matmul followed by add, bit for bit on the CPU. */
+    imp_status (*matmul)(imp_backend *be, const imp_tensor *x, const imp_tensor *w, const imp_tensor *b,
+                         imp_tensor *y);
     /* y = a + b; b has a's shape or is one row broadcast to every row of a (a bias). */
     imp_status (*add)(imp_backend *be, const imp_tensor *a, const imp_tensor *b, imp_tensor *y);
     /* y = s * x. */
     imp_status (*scale)(imp_backend *be, const imp_tensor *x, float s, imp_tensor *y);
     /* y = act(gate) * up; all [T, F] (gate/up may be strided views). */
     imp_status (*glu)(imp_backend *be, const imp_tensor *gate, const imp_tensor *up, imp_act act, imp_tensor *y);
-    /* Rotates q [T, H*D] and k [T, Hkv*D] in place by each token's position, then stores k and
-     * v [T, Hkv*D] into the pool slots of the batch for this layer. */
+    /* Normalizes q's and k's heads first when norm is not NULL; rotates q [T, H*D] and
+     * k [T, Hkv*D] in place by each token's position, then stores k and v [T, Hkv*D] into the
+     * pool slots of the batch for this layer. */
     imp_status (*rope_kv_store)(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap,
-                                imp_tensor *q, imp_tensor *k, const imp_tensor *v,
+                                const imp_qk_norm *norm, imp_tensor *q, imp_tensor *k, const imp_tensor *v,
                                 const imp_batch *batch, imp_kv_store *kv, int layer);
     /* out [T, H*D] = softmax(scale * q k^T (masked, soft-capped)) v over each token's visible
      * positions in the pool; grouped-query: head h reads kv head h / (H / Hkv). */

@@ -124,8 +124,7 @@ static imp_status run_layers(const imp_model *m, const imp_forward_part *P, cons
         /* q, k, v: contiguous tensors when separate, column views of one output when fused */
         imp_tensor q, k, v;
         if (L->wqkv.data) {
-            OP(op->matmul(be, &xn, &L->wqkv, &qkv));
-            if (L->bqkv.data) OP(op->add(be, &qkv, &L->bqkv, &qkv));
+            OP(op->matmul(be, &xn, &L->wqkv, L->bqkv.data ? &L->bqkv : NULL, &qkv));
             q = imp_tensor_cols(&qkv, 0, QD);
             k = imp_tensor_cols(&qkv, QD, KD);
             v = imp_tensor_cols(&qkv, QD + KD, KD);
@@ -133,40 +132,43 @@ static imp_status run_layers(const imp_model *m, const imp_forward_part *P, cons
             q = imp_tensor_make(IMP_TYPE_F32, QD, T, qkv.data);
             k = imp_tensor_make(IMP_TYPE_F32, KD, T, (float *)qkv.data + T * QD);
             v = imp_tensor_make(IMP_TYPE_F32, KD, T, (float *)qkv.data + T * (QD + KD));
-            OP(op->matmul(be, &xn, &L->wq, &q));
-            OP(op->matmul(be, &xn, &L->wk, &k));
-            OP(op->matmul(be, &xn, &L->wv, &v));
-            if (L->bq.data) OP(op->add(be, &q, &L->bq, &q));
-            if (L->bk.data) OP(op->add(be, &k, &L->bk, &k));
-            if (L->bv.data) OP(op->add(be, &v, &L->bv, &v));
+            OP(op->matmul(be, &xn, &L->wq, L->bq.data ? &L->bq : NULL, &q));
+            OP(op->matmul(be, &xn, &L->wk, L->bk.data ? &L->bk : NULL, &k));
+            OP(op->matmul(be, &xn, &L->wv, L->bv.data ? &L->bv : NULL, &v));
         }
-        if (L->q_norm.data) { /* per head: the norm weights are [D] */
-            OP(op->rms_norm(be, &q, &L->q_norm, hp->rms_eps, a->norm_one_plus_w, &q));
-            OP(op->rms_norm(be, &k, &L->k_norm, hp->rms_eps, a->norm_one_plus_w, &k));
-        }
+        /* per-head q/k norms (weights [D]) are applied by rope_kv_store */
+        const imp_qk_norm qkn = {.q = &L->q_norm, .k = &L->k_norm, .eps = hp->rms_eps,
+                                 .one_plus_w = a->norm_one_plus_w};
         const imp_rope rope = layer_rope(a, hp, w, L->swa);
         const imp_attn_params ap = {.n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim,
                                     .scale = hp->attn_scale, .window = L->swa ? hp->sliding_window : 0,
                                     .softcap = hp->attn_softcap};
-        OP(op->rope_kv_store(be, &rope, &ap, &q, &k, &v, b, kv, layer));
+        OP(op->rope_kv_store(be, &rope, &ap, L->q_norm.data ? &qkn : NULL, &q, &k, &v, b, kv, layer));
         OP(op->attention(be, &q, kv, layer, b, &ap, &att));
-        OP(op->matmul(be, &att, &L->wo, &o));
-        if (L->bo.data) OP(op->add(be, &o, &L->bo, &o));
-        if (L->post_attn_norm.data) OP(op->rms_norm(be, &o, &L->post_attn_norm, hp->rms_eps, a->norm_one_plus_w, &o));
-        OP(op->add(be, &x, &o, &x));
+        if (L->bo.data || L->post_attn_norm.data) {
+            OP(op->matmul(be, &att, &L->wo, L->bo.data ? &L->bo : NULL, &o));
+            if (L->post_attn_norm.data) OP(op->rms_norm(be, &o, &L->post_attn_norm, hp->rms_eps, a->norm_one_plus_w, &o));
+            OP(op->add(be, &x, &o, &x));
+        } else {
+            OP(op->matmul(be, &att, &L->wo, &x, &x)); /* the residual added by the matmul */
+        }
 
         OP(op->rms_norm(be, &x, &L->ffn_norm, hp->rms_eps, a->norm_one_plus_w, &xn));
         imp_tensor g = imp_tensor_cols(&gu, 0, F), u = imp_tensor_cols(&gu, F, F);
         if (L->gate.data) {
-            OP(op->matmul(be, &xn, &L->gate, &g));
-            OP(op->matmul(be, &xn, &L->up, &u));
+            OP(op->matmul(be, &xn, &L->gate, NULL, &g));
+            OP(op->matmul(be, &xn, &L->up, NULL, &u));
         } else {
-            OP(op->matmul(be, &xn, &L->up, &gu));
+            OP(op->matmul(be, &xn, &L->up, NULL, &gu));
         }
         OP(op->glu(be, &g, &u, a->act, &h));
-        OP(op->matmul(be, &h, &L->down, &o));
-        if (L->post_ffw_norm.data) OP(op->rms_norm(be, &o, &L->post_ffw_norm, hp->rms_eps, a->norm_one_plus_w, &o));
-        OP(op->add(be, &x, &o, &x));
+        if (L->post_ffw_norm.data) {
+            OP(op->matmul(be, &h, &L->down, NULL, &o));
+            OP(op->rms_norm(be, &o, &L->post_ffw_norm, hp->rms_eps, a->norm_one_plus_w, &o));
+            OP(op->add(be, &x, &o, &x));
+        } else {
+            OP(op->matmul(be, &h, &L->down, &x, &x));
+        }
     }
     return IMP_OK;
 }
@@ -243,7 +245,7 @@ imp_status imp_forward(const imp_model *m, const imp_forward_part *parts, int n_
     imp_tensor xo = imp_tensor_rows(&ws->xo, 0, n_out), logits = imp_tensor_rows(&ws->logits, 0, n_out);
     OP(op->get_rows(be, &x, out_ids, n_out, &xo));
     OP(op->rms_norm(be, &xo, &w->output_norm, hp->rms_eps, a->norm_one_plus_w, &xo));
-    OP(op->matmul(be, &xo, &w->output, &logits));
+    OP(op->matmul(be, &xo, &w->output, NULL, &logits));
     if (hp->final_softcap > 0.0f) OP(op->softcap(be, &logits, hp->final_softcap));
     return IMP_OK;
 }

@@ -474,12 +474,15 @@ static bool ops_status(ops_ctx *c, const char *op) {
     return false;
 }
 
-static bool op_matmul(ops_ctx *c, const ops_t *x, const ops_t *w, ops_t *y) {
+/* y = x w^T (+ b when b is not NULL). */
+static bool op_matmul_add(ops_ctx *c, const ops_t *x, const ops_t *w, const ops_t *b, ops_t *y) {
     if (c->failed) return false;
     for (int s = 0; s < 2; s++)
-        c->st[s] = c->be[s]->ops->matmul(c->be[s], &x->t[s], &w->t[s], &y->t[s]);
+        c->st[s] = c->be[s]->ops->matmul(c->be[s], &x->t[s], &w->t[s], b ? &b->t[s] : NULL, &y->t[s]);
     return ops_status(c, "matmul");
 }
+
+static bool op_matmul(ops_ctx *c, const ops_t *x, const ops_t *w, ops_t *y) { return op_matmul_add(c, x, w, NULL, y); }
 
 static bool op_get_rows(ops_ctx *c, const ops_t *w, const int32_t *ids[2], int n, ops_t *y) {
     if (c->failed) return false;
@@ -538,12 +541,13 @@ static bool op_begin_step(ops_ctx *c, const imp_batch *b, const int32_t *out_row
     return !c->failed;
 }
 
-static bool op_rope(ops_ctx *c, const imp_rope rope[2], const imp_attn_params *ap, ops_t *q,
-                    ops_t *k, const ops_t *v, const imp_batch *b, imp_kv_store kv[2], int layer) {
+/* norm: per-side per-head norms, or NULL. */
+static bool op_rope(ops_ctx *c, const imp_rope rope[2], const imp_attn_params *ap, const imp_qk_norm *norm,
+                    ops_t *q, ops_t *k, const ops_t *v, const imp_batch *b, imp_kv_store kv[2], int layer) {
     if (c->failed) return false;
     for (int s = 0; s < 2; s++) {
-        c->st[s] = c->be[s]->ops->rope_kv_store(c->be[s], &rope[s], ap, &q->t[s], &k->t[s],
-                                                &v->t[s], b, &kv[s], layer);
+        c->st[s] = c->be[s]->ops->rope_kv_store(c->be[s], &rope[s], ap, norm ? &norm[s] : NULL, &q->t[s],
+                                                &k->t[s], &v->t[s], b, &kv[s], layer);
     }
     return ops_status(c, "rope_kv_store");
 }
@@ -846,7 +850,7 @@ static void suite_bad_input(ops_ctx *c) {
         const imp_rope rope[2] = {r, r};
         const imp_attn_params ap = {.n_head = 4, .n_head_kv = 2, .head_dim = 64, .scale = 0.125f};
         c->expect_reject = true;
-        op_rope(c, rope, &ap, &q, &k, &v, &ob.b, kv, 0);
+        op_rope(c, rope, &ap, NULL, &q, &k, &v, &ob.b, kv, 0);
         ops_rejected(c, "rope_kv_store");
         ops_end(c, mark);
     }
@@ -992,6 +996,74 @@ static void suite_matmul(ops_ctx *c) {
     static const imp_type k_large[] = {IMP_TYPE_Q8_0, IMP_TYPE_Q4_K, IMP_TYPE_F16};
     for (size_t i = 0; i < OPS_LEN(k_large); i++) {
         mm_weight_cases(c, k_large[i], 4096, 4096, k_mm_M_large, OPS_LEN(k_mm_M_large), false);
+    }
+}
+
+/* ---- matmul with an addend ------------------------------------------------------------------
+ * y = x w^T + b for a bias row, a separate [M, N] tensor, and b = y (the residual stream added
+ * in place), on both paths (M = 1 and small M: the matrix-vector kernels; 64: the GEMM). Each
+ * side's result must equal, bit for bit on the reference, its own matmul followed by add; the
+ * tested side is compared with the reference like a plain matmul. */
+
+typedef enum { MA_BIAS, MA_TENSOR, MA_INPLACE, MA_KINDS } ma_kind;
+static const char *const k_ma_name[MA_KINDS] = {"bias", "tensor", "y+="};
+
+static void ma_case(ops_ctx *c, const ops_t *w, double w_power, imp_type t, int64_t M, int64_t N, int64_t K,
+                    ma_kind kind) {
+    if (!ops_case(c, "matmul+%s %s M=%lld N=%lld K=%lld", k_ma_name[kind], imp_type_name(t), (long long)M,
+                  (long long)N, (long long)K)) {
+        return;
+    }
+    const int mark = ops_mark(c);
+    const ops_t x = ops_randt(c, K, M, 1.0f);
+    const float *bv = ops_randn(c, (size_t)(N * (kind == MA_BIAS ? 1 : M)), 4.0f);
+    ops_t b = ops_f32(c, N, kind == MA_BIAS ? 1 : M, bv);
+    ops_t y = kind == MA_INPLACE ? b : ops_f32(c, N, M, NULL), plain = ops_f32(c, N, M, NULL);
+    ops_t sum = ops_f32(c, N, M, NULL);
+    /* the expectation: plain product, then add (b's values, broadcast for a bias) */
+    bool ok = op_matmul(c, &x, w, &plain) && op_add(c, &plain, &b, &sum);
+    ok = ok && op_matmul_add(c, &x, w, &b, &y);
+    float *xv[2], *yv[2], *sv[2];
+    if (ok && ops_fetch(c, &x, xv) && ops_fetch(c, &y, yv) && ops_fetch(c, &sum, sv)) {
+        double floor = 0.0;
+        for (int64_t i = 0; i < M * K; i++) floor += (double)xv[REF][i] * (double)xv[REF][i];
+        ops_compare(c, NULL, yv[REF], yv[DUT], (size_t)(M * N), mm_threshold(t), floor * w_power / (double)K);
+        for (int64_t i = 0; i < M * N; i++) {
+            if (memcmp(&yv[REF][i], &sv[REF][i], sizeof(float)) != 0) {
+                ops_fail(c, "%s: element %lld is %.9g, matmul then add gives %.9g", c->label[REF], (long long)i,
+                         yv[REF][i], sv[REF][i]);
+                break;
+            }
+        }
+    }
+    ops_end(c, mark);
+}
+
+static void suite_matmul_add(ops_ctx *c) {
+    static const imp_type k_types[] = {IMP_TYPE_Q8_0, IMP_TYPE_Q4_0, IMP_TYPE_Q4_K, IMP_TYPE_F16, IMP_TYPE_BF16,
+                                       IMP_TYPE_F32};
+    static const int k_M[] = {1, 3, 9, 64};
+    const int64_t N = 129, K = 512;
+    for (size_t ti = 0; ti < OPS_LEN(k_types); ti++) {
+        const imp_type t = k_types[ti];
+        snprintf(c->name, sizeof c->name, "upload_weight %s N=%lld K=%lld (addend)", imp_type_name(t), (long long)N,
+                 (long long)K);
+        c->line[0] = c->why[0] = '\0';
+        c->failed = false;
+        ops_seed(c, c->name);
+        const int mark = ops_mark(c);
+        const float *src = ops_randn(c, (size_t)(N * K), 1.0f);
+        double w_power = 0.0;
+        for (int64_t i = 0; i < N * K; i++) w_power += (double)src[i] * (double)src[i];
+        const ops_t w = ops_weight(c, t, K, N, src);
+        if (c->failed) {
+            ops_case_print(c);
+        } else {
+            for (size_t mi = 0; mi < OPS_LEN(k_M); mi++) {
+                for (int k = 0; k < MA_KINDS; k++) ma_case(c, &w, w_power, t, k_M[mi], N, K, (ma_kind)k);
+            }
+        }
+        ops_release(c, mark);
     }
 }
 
@@ -1243,6 +1315,7 @@ typedef struct rope_cfg {
     int D, n_dims, H, Hkv, bs;
     float base, freq_scale; /* freq_scale < 1 without yarn: linear scaling */
     bool freq_factors, yarn, fused;
+    int norm; /* per-head q/k norms: 0 none, 1 w, 2 1 + w */
 } rope_cfg;
 
 static const rope_cfg k_rope[] = {
@@ -1255,6 +1328,9 @@ static const rope_cfg k_rope[] = {
     {IMP_ROPE_NORM, 64, 64, 8, 4, 32, 10000.0f, 0.25f, false, true, true},       /* YaRN, pairs */
     {IMP_ROPE_NORM, 256, 128, 4, 2, 16, 500000.0f, 1.0f, true, false, true}, /* partial, factors */
     {IMP_ROPE_NEOX, 96, 96, 8, 4, 16, 10000.0f, 1.0f, false, false, false},  /* separate q, k, v */
+    {IMP_ROPE_NEOX, 128, 128, 8, 2, 16, 1000000.0f, 1.0f, false, false, true, 1}, /* qwen3 q/k norms */
+    {IMP_ROPE_NEOX, 256, 256, 4, 1, 32, 1000000.0f, 0.125f, false, false, true, 2}, /* gemma3 norms */
+    {IMP_ROPE_NORM, 64, 32, 6, 3, 16, 10000.0f, 1.0f, false, false, false, 1}, /* norms, partial */
 };
 
 /* Sequences 0..3: a prefill chunk, a token deep into a long context, a few tokens in between;
@@ -1265,11 +1341,11 @@ static const struct {
 
 static void rope_case(ops_ctx *c, const rope_cfg *rc) {
     const imp_type kvt = c->be[DUT]->kv_type;
-    if (!ops_case(c, "rope_kv_store %s D=%d n_dims=%d H=%d/%d base=%g scale=%g%s%s %s bs=%d kv=%s",
+    if (!ops_case(c, "rope_kv_store %s D=%d n_dims=%d H=%d/%d base=%g scale=%g%s%s %s bs=%d kv=%s%s",
                   rc->style == IMP_ROPE_NEOX ? "NEOX" : "NORM", rc->D, rc->n_dims, rc->H, rc->Hkv,
                   rc->base, rc->freq_scale, rc->yarn ? " yarn" : "",
                   rc->freq_factors ? " freq_factors" : "", rc->fused ? "qkv=cols" : "qkv=separate",
-                  rc->bs, imp_type_name(kvt))) {
+                  rc->bs, imp_type_name(kvt), rc->norm == 1 ? " norm" : rc->norm == 2 ? " norm(1+w)" : "")) {
         return;
     }
     const int mark = ops_mark(c);
@@ -1319,9 +1395,20 @@ static void rope_case(ops_ctx *c, const rope_cfg *rc) {
                                 .n_head_kv = rc->Hkv,
                                 .head_dim = rc->D,
                                 .scale = 1.0f / sqrtf((float)rc->D)};
+    imp_qk_norm norm[2];
+    ops_t qn = {0}, kn = {0};
+    bool ok = true;
+    if (rc->norm) { /* weights well away from 1; q and k of different magnitudes */
+        qn = ops_weight(c, IMP_TYPE_F32, rc->D, 1, ops_randn(c, (size_t)rc->D, 0.5f));
+        kn = ops_weight(c, IMP_TYPE_F32, rc->D, 1, ops_randn(c, (size_t)rc->D, 0.5f));
+        for (int s = 0; s < 2; s++) {
+            norm[s] = (imp_qk_norm){.q = &qn.t[s], .k = &kn.t[s], .eps = 1e-6f, .one_plus_w = rc->norm == 2};
+        }
+        ok = op_scale(c, &q, 3.0f, &q) && op_scale(c, &k, 0.25f, &k);
+    }
     const int32_t out_row = T - 1;
-    if (op_begin_step(c, &ob.b, &out_row, 1, NULL, NULL) &&
-        op_rope(c, rope, &ap, &q, &k, &v, &ob.b, kv, 1)) {
+    if (ok && op_begin_step(c, &ob.b, &out_row, 1, NULL, NULL) &&
+        op_rope(c, rope, &ap, rc->norm ? norm : NULL, &q, &k, &v, &ob.b, kv, 1)) {
         ops_check(c, "q", &q, THR_ROPE);
         ops_check(c, "k", &k, THR_ROPE);
         ops_check(c, "v", &v, 0.0); /* an input: must be left as it was */
@@ -1487,7 +1574,7 @@ static float *fk_widen(const imp_tensor *t) {
 
 /* The CPU op on a one-layer F32 pool, then the batch's rows narrowed into the F16 pool. */
 static imp_status fk_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap,
-                                   imp_tensor *q, imp_tensor *k, const imp_tensor *v,
+                                   const imp_qk_norm *norm, imp_tensor *q, imp_tensor *k, const imp_tensor *v,
                                    const imp_batch *b, imp_kv_store *kv, int layer) {
     if (kv->type != IMP_TYPE_F16 || layer < 0 || layer >= kv->n_layer) return IMP_ERR_INTERNAL;
     const int64_t S = (int64_t)kv->n_blocks * kv->block_size, E = kv->n_embd_kv;
@@ -1500,7 +1587,7 @@ static imp_status fk_rope_kv_store(imp_backend *be, const imp_rope *rope, const 
     f32.k = &kt;
     f32.v = &vt;
     imp_status st = kf && vf
-                        ? fk_cpu(be)->ops->rope_kv_store(fk_cpu(be), rope, ap, q, k, v, b, &f32, 0)
+                        ? fk_cpu(be)->ops->rope_kv_store(fk_cpu(be), rope, ap, norm, q, k, v, b, &f32, 0)
                         : IMP_ERR_NOMEM;
     for (int32_t t = 0; st == IMP_OK && t < b->n_tokens; t++) {
         const size_t row = (size_t)b->slot[t] * (size_t)E;
@@ -1664,6 +1751,7 @@ int main(void) {
         if (!duts[i].kv_only) {
             suite_bad_input(&c); /* first: a backend a refused call leaves broken fails the rest */
             suite_matmul(&c);
+            suite_matmul_add(&c);
             suite_get_rows(&c);
             suite_norm(&c);
             suite_fed(&c);

@@ -142,7 +142,7 @@ static void test_rope_store_attention(imp_backend *be) {
         imp_rope rope = {.style = style ? IMP_ROPE_NEOX : IMP_ROPE_NORM, .n_dims = 12, .freq_base = 10000.0f,
                          .freq_scale = 1.0f, .attn_factor = 1.0f};
         imp_attn_params ap = {.n_head = H, .n_head_kv = HKV, .head_dim = D, .scale = 0.25f};
-        CHECK(be->ops->rope_kv_store(be, &rope, &ap, &tq, &tk, &tv, &b, &kv, 0) == IMP_OK);
+        CHECK(be->ops->rope_kv_store(be, &rope, &ap, NULL, &tq, &tk, &tv, &b, &kv, 0) == IMP_OK);
         /* rotation: pairs (2i, 2i+1) or (i, i + 6) of the first 12 dims; dims 12..15 untouched */
         double worst = 0;
         for (int t = 0; t < n; t++) {

@@ -27,14 +27,15 @@ typedef struct imp_cpu_backend {
 bool imp_cpu_scratch(void **buf, size_t *size, size_t bytes);
 
 imp_status imp_cpu_get_rows(imp_backend *be, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y);
-imp_status imp_cpu_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor *w, imp_tensor *y);
+imp_status imp_cpu_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor *w, const imp_tensor *b,
+                          imp_tensor *y);
 imp_status imp_cpu_rms_norm(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps,
                             bool one_plus_w, imp_tensor *y);
 imp_status imp_cpu_add(imp_backend *be, const imp_tensor *a, const imp_tensor *b, imp_tensor *y);
 imp_status imp_cpu_scale(imp_backend *be, const imp_tensor *x, float s, imp_tensor *y);
 imp_status imp_cpu_glu(imp_backend *be, const imp_tensor *gate, const imp_tensor *up, imp_act act, imp_tensor *y);
 imp_status imp_cpu_softcap(imp_backend *be, imp_tensor *x, float cap);
-imp_status imp_cpu_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap,
+imp_status imp_cpu_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap, const imp_qk_norm *norm,
                                  imp_tensor *q, imp_tensor *k, const imp_tensor *v,
                                  const imp_batch *batch, imp_kv_store *kv, int layer);
 imp_status imp_cpu_attention(imp_backend *be, const imp_tensor *q, const imp_kv_store *kv, int layer,

@@ -1,5 +1,6 @@
 /*
- * CPU matmul y[M, N] = x[M, K] w[N, K]^T for every computable weight type, and embedding rows.
+ * CPU matmul y[M, N] = x[M, K] w[N, K]^T (+ b) for every computable weight type, and embedding
+ * rows.
  *
  * Activations are quantized once per call to the weight type's vec_dot_type (Q8_0 / Q8_1 / Q8_K
  * or a float type), then every output is one vec_dot of a weight row with an activation row.
@@ -17,7 +18,7 @@
 #define MM_BLOCK_ROWS 16
 
 typedef struct {
-    const imp_tensor *x, *w;
+    const imp_tensor *x, *w, *b; /* b: the addend or NULL */
     imp_tensor *y;
     char *xq;       /* [M, xq_row] quantized activations */
     size_t xq_row;
@@ -36,6 +37,17 @@ static void mm_quantize(void *ctx, int ith, int nth) {
     }
 }
 
+static float *mm_out(const mm_job *j, int64_t m, int64_t n) {
+    return (float *)((char *)j->y->data + (size_t)m * j->y->nb1) + n;
+}
+
+/* The product s of output (m, n) plus the addend's element (read before the output is written:
+ * b may be y). */
+static float mm_plus(const mm_job *j, int64_t m, int64_t n, float s) {
+    if (!j->b) return s;
+    return s + ((const float *)((const char *)j->b->data + (size_t)(j->b->ne1 == 1 ? 0 : m) * j->b->nb1))[n];
+}
+
 static void mm_dot(void *ctx, int ith, int nth) {
     mm_job *j = ctx;
     const int64_t M = j->x->ne1, K = j->x->ne0;
@@ -47,32 +59,33 @@ static void mm_dot(void *ctx, int ith, int nth) {
         if (j->dot4) {
             for (; m + 4 <= M; m += 4) {
                 const char *xr = j->xq + (size_t)m * j->xq_row;
-                float *y0 = (float *)((char *)j->y->data + (size_t)m * j->y->nb1);
                 for (int64_t n = n0; n < n1; n++) {
                     float s4[4];
                     j->dot4(K, s4, (const char *)j->w->data + (size_t)n * j->w->nb1, xr, j->xq_row);
-                    for (int r = 0; r < 4; r++) ((float *)((char *)y0 + (size_t)r * j->y->nb1))[n] = s4[r];
+                    for (int r = 0; r < 4; r++) *mm_out(j, m + r, n) = mm_plus(j, m + r, n, s4[r]);
                 }
             }
         }
         for (; m < M; m++) {
             const char *xr = j->xq + (size_t)m * j->xq_row;
-            float *yr = (float *)((char *)j->y->data + (size_t)m * j->y->nb1);
             for (int64_t n = n0; n < n1; n++) {
-                j->dot(K, &yr[n], (const char *)j->w->data + (size_t)n * j->w->nb1, xr);
+                float s;
+                j->dot(K, &s, (const char *)j->w->data + (size_t)n * j->w->nb1, xr);
+                *mm_out(j, m, n) = mm_plus(j, m, n, s);
             }
         }
     }
 }
 
-imp_status imp_cpu_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor *w, imp_tensor *y) {
+imp_status imp_cpu_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor *w, const imp_tensor *b,
+                          imp_tensor *y) {
     imp_cpu_backend *c = (imp_cpu_backend *)be;
     const imp_type_traits *tr = imp_type_get(w->type);
     if (!tr || x->type != IMP_TYPE_F32 || y->type != IMP_TYPE_F32 || x->ne0 != w->ne0 ||
-        y->ne0 != w->ne1 || y->ne1 != x->ne1 || w->ne0 % tr->block_size != 0) {
+        y->ne0 != w->ne1 || y->ne1 != x->ne1 || w->ne0 % tr->block_size != 0 || !imp_matmul_addend_ok(b, y)) {
         return IMP_ERR_INTERNAL;
     }
-    mm_job j = {.x = x, .w = w, .y = y, .dot = imp_vec_dot_fast(w->type), .dot4 = imp_vec_dot4_fast(w->type),
+    mm_job j = {.x = x, .w = w, .b = b, .y = y, .dot = imp_vec_dot_fast(w->type), .dot4 = imp_vec_dot4_fast(w->type),
                 .from_float = imp_from_float_fast(tr->vec_dot_type)};
     if (!j.dot || !j.from_float) return IMP_ERR_UNSUPPORTED;
     j.xq_row = imp_row_size(tr->vec_dot_type, x->ne0);

@@ -204,7 +204,7 @@ static void rope_run(void *ctx, int ith, int nth) {
 }
 
 imp_status imp_cpu_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap,
-                                 imp_tensor *q, imp_tensor *k, const imp_tensor *v,
+                                 const imp_qk_norm *norm, imp_tensor *q, imp_tensor *k, const imp_tensor *v,
                                  const imp_batch *batch, imp_kv_store *kv, int layer) {
     const int64_t S = (int64_t)kv->n_blocks * kv->block_size;
     if (rope->n_dims < 2 || rope->n_dims > ROPE_MAX_DIMS || rope->n_dims > ap->head_dim || rope->n_dims % 2 ||
@@ -215,6 +215,14 @@ imp_status imp_cpu_rope_kv_store(imp_backend *be, const imp_rope *rope, const im
     }
     for (int32_t t = 0; t < batch->n_tokens; t++) {
         if (batch->slot[t] < 0 || batch->slot[t] >= S) return IMP_ERR_INTERNAL;
+    }
+    if (norm) {
+        if (!norm->q || !norm->k || norm->q->ne0 != ap->head_dim || norm->k->ne0 != ap->head_dim) {
+            return IMP_ERR_INTERNAL;
+        }
+        imp_status st = imp_cpu_rms_norm(be, q, norm->q, norm->eps, norm->one_plus_w, q);
+        if (st == IMP_OK) st = imp_cpu_rms_norm(be, k, norm->k, norm->eps, norm->one_plus_w, k);
+        if (st != IMP_OK) return st;
     }
     rope_job j = {rope, ap, q, k, v, batch, kv, layer};
     cpu_run((imp_cpu_backend *)be, (int64_t)batch->n_tokens * 4096, rope_run, &j);

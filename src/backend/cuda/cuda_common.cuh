@@ -149,7 +149,8 @@ typedef struct imp_cuda_wq {
 imp_cuda_wq imp_cuda_wq_of(const imp_tensor *w);
 
 /* Ops (imp_backend_ops entries), one family per file. */
-imp_status imp_cuda_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor *w, imp_tensor *y);
+imp_status imp_cuda_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor *w, const imp_tensor *b,
+                           imp_tensor *y);
 imp_status imp_cuda_get_rows(imp_backend *be, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y);
 imp_status imp_cuda_rms_norm(imp_backend *be, const imp_tensor *x, const imp_tensor *w, float eps, bool one_plus_w,
                              imp_tensor *y);
@@ -157,9 +158,9 @@ imp_status imp_cuda_add(imp_backend *be, const imp_tensor *a, const imp_tensor *
 imp_status imp_cuda_scale(imp_backend *be, const imp_tensor *x, float s, imp_tensor *y);
 imp_status imp_cuda_glu(imp_backend *be, const imp_tensor *gate, const imp_tensor *up, imp_act act, imp_tensor *y);
 imp_status imp_cuda_softcap(imp_backend *be, imp_tensor *x, float cap);
-imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap, imp_tensor *q,
-                                  imp_tensor *k, const imp_tensor *v, const imp_batch *batch, imp_kv_store *kv,
-                                  int layer);
+imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap,
+                                  const imp_qk_norm *norm, imp_tensor *q, imp_tensor *k, const imp_tensor *v,
+                                  const imp_batch *batch, imp_kv_store *kv, int layer);
 imp_status imp_cuda_attention(imp_backend *be, const imp_tensor *q, const imp_kv_store *kv, int layer,
                               const imp_batch *batch, const imp_attn_params *ap, imp_tensor *out);
 /* Called once at create: raises the shared-memory limits of the attention kernels. */

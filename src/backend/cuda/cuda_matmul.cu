@@ -1,5 +1,8 @@
 /*
- * CUDA matmul y[M, N] = x[M, K] w[N, K]^T, and embedding rows (get_rows).
+ * CUDA matmul y[M, N] = x[M, K] w[N, K]^T + b, and embedding rows (get_rows). The addend b
+ * (the residual stream, possibly y itself, or a bias row) is added where the outputs are
+ * written: by the matrix-vector kernels' last step, by cuBLAS's beta when b is y, else by the
+ * add kernel after the GEMM.
  *
  * Activations are first brought to the weight type's CPU vec_dot_type, with the CPU's exact
  * rounding: Q8_0 / Q8_1 blocks of 32 (d = amax/127, fp16 d and s) for the legacy types, Q8_K
@@ -69,10 +72,18 @@ __global__ void act_convert(const float *x, int64_t ldx, int64_t K, W *out) {
 
 /* ---- matrix-vector: quantized weights ---------------------------------------------------------- */
 
-/* The NC sums of a row's WPR warps (lane 0 of the first writes them): warp sums, then the
- * warps of a row add theirs through shared memory. */
+/* The addend of a matmul's outputs: row c's element n is b[c * ldb + n] (ldb 0: one row for
+ * all); b NULL: none. b may be y: each element is read by the thread that then writes it. */
+typedef struct mm_add {
+    const float *b;
+    int64_t ldb;
+} mm_add;
+
+/* The NC sums of a row's WPR warps (lane 0 of the first writes them, plus the addend): warp
+ * sums, then the warps of a row add theirs through shared memory. */
 template <int NC, int WPR>
-static __device__ __forceinline__ void mmv_store(float acc[NC], int M, float *y, int64_t ldy, int64_t n, int64_t N) {
+static __device__ __forceinline__ void mmv_store(float acc[NC], int M, mm_add ad, float *y, int64_t ldy, int64_t n,
+                                                 int64_t N) {
     __shared__ float part[MMV_WARPS][NC];
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
 #pragma unroll
@@ -95,7 +106,7 @@ static __device__ __forceinline__ void mmv_store(float acc[NC], int M, float *y,
     if (lane == 0 && n < N) {
 #pragma unroll
         for (int c = 0; c < NC; c++) {
-            if (c < M) y[c * ldy + n] = acc[c];
+            if (c < M) y[c * ldy + n] = ad.b ? acc[c] + ad.b[c * ad.ldb + n] : acc[c];
         }
     }
 }
@@ -104,7 +115,8 @@ static __device__ __forceinline__ void mmv_store(float acc[NC], int M, float *y,
  * up to NC activation rows per pass. */
 template <int T, int NC, int WPR>
 __global__ void __launch_bounds__(32 * MMV_WARPS)
-    mmv_q(imp_cuda_wq w, const int8_t *qa, const float4 *meta, int64_t K, int M, float *y, int64_t ldy, int64_t N) {
+    mmv_q(imp_cuda_wq w, const int8_t *qa, const float4 *meta, int64_t K, int M, mm_add ad, float *y, int64_t ldy,
+          int64_t N) {
     typedef qunit<T> Q;
     constexpr int UPB = Q::QK / 32;
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
@@ -138,7 +150,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
             }
         }
     }
-    mmv_store<NC, WPR>(acc, M, y, ldy, n, N);
+    mmv_store<NC, WPR>(acc, M, ad, y, ldy, n, N);
 }
 
 /* ---- matrix-vector: float weights --------------------------------------------------------------- */
@@ -152,7 +164,8 @@ template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; 
  * and rows 16-byte aligned: 16-byte loads. */
 template <typename W, int NC, bool VEC, int WPR>
 __global__ void __launch_bounds__(32 * MMV_WARPS)
-    mmv_f(const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, float *y, int64_t ldy, int64_t N) {
+    mmv_f(const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, mm_add ad, float *y, int64_t ldy,
+          int64_t N) {
     constexpr int E = 16 / sizeof(W);
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, sub = warp % WPR;
     const int64_t n = (int64_t)blockIdx.x * (MMV_WARPS / WPR) + warp / WPR;
@@ -185,7 +198,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
             }
         }
     }
-    mmv_store<NC, WPR>(acc, M, y, ldy, n, N);
+    mmv_store<NC, WPR>(acc, M, ad, y, ldy, n, N);
 }
 
 /* ---- dequantization (GEMM path, get_rows) ------------------------------------------------------- */
@@ -349,14 +362,14 @@ static int mmv_wpr(const imp_cuda *c, int64_t N) {
 
 template <int T>
 static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *qa, const float4 *meta, int64_t K, int M,
-                               float *y, int64_t ldy, int64_t N) {
+                               mm_add ad, float *y, int64_t ldy, int64_t N) {
     const unsigned threads = 32 * MMV_WARPS;
     if (M == 1) {
         const int wpr = mmv_wpr(c, N);
         const unsigned grid = imp_cuda_blocks(N, MMV_WARPS / wpr);
-        if (wpr == 4) mmv_q<T, 1, 4><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, y, ldy, N);
-        else if (wpr == 2) mmv_q<T, 1, 2><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, y, ldy, N);
-        else mmv_q<T, 1, 1><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, y, ldy, N);
+        if (wpr == 4) mmv_q<T, 1, 4><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, ad, y, ldy, N);
+        else if (wpr == 2) mmv_q<T, 1, 2><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, ad, y, ldy, N);
+        else mmv_q<T, 1, 1><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, ad, y, ldy, N);
         CUDA_LAUNCHED();
         return IMP_OK;
     }
@@ -366,14 +379,15 @@ static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *
         const int8_t *q = qa + (int64_t)m0 * K;
         const float4 *mt = meta + (int64_t)m0 * (K / 32);
         float *yy = y + (int64_t)m0 * ldy;
+        const mm_add aa = {ad.b ? ad.b + m0 * ad.ldb : NULL, ad.ldb};
         if (mc == 1) {
-            mmv_q<T, 1, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+            mmv_q<T, 1, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, aa, yy, ldy, N);
         } else if (mc == 2) {
-            mmv_q<T, 2, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+            mmv_q<T, 2, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, aa, yy, ldy, N);
         } else if (mc <= 4) {
-            mmv_q<T, 4, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+            mmv_q<T, 4, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, aa, yy, ldy, N);
         } else {
-            mmv_q<T, 8, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, yy, ldy, N);
+            mmv_q<T, 8, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, aa, yy, ldy, N);
         }
         CUDA_LAUNCHED();
     }
@@ -381,15 +395,15 @@ static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *
 }
 
 template <typename W, bool VEC>
-static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, float *y,
-                                int64_t ldy, int64_t N) {
+static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, mm_add ad,
+                                float *y, int64_t ldy, int64_t N) {
     const unsigned threads = 32 * MMV_WARPS;
     if (M == 1) {
         const int wpr = mmv_wpr(c, N);
         const unsigned grid = imp_cuda_blocks(N, MMV_WARPS / wpr);
-        if (wpr == 4) mmv_f<W, 1, VEC, 4><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, y, ldy, N);
-        else if (wpr == 2) mmv_f<W, 1, VEC, 2><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, y, ldy, N);
-        else mmv_f<W, 1, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, y, ldy, N);
+        if (wpr == 4) mmv_f<W, 1, VEC, 4><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, ad, y, ldy, N);
+        else if (wpr == 2) mmv_f<W, 1, VEC, 2><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, ad, y, ldy, N);
+        else mmv_f<W, 1, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, ad, y, ldy, N);
         CUDA_LAUNCHED();
         return IMP_OK;
     }
@@ -398,14 +412,15 @@ static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x
         const int mc = M - m0 < MMV_COLS ? M - m0 : MMV_COLS;
         const W *xx = x + (int64_t)m0 * ldx;
         float *yy = y + (int64_t)m0 * ldy;
+        const mm_add aa = {ad.b ? ad.b + m0 * ad.ldb : NULL, ad.ldb};
         if (mc == 1) {
-            mmv_f<W, 1, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+            mmv_f<W, 1, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
         } else if (mc == 2) {
-            mmv_f<W, 2, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+            mmv_f<W, 2, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
         } else if (mc <= 4) {
-            mmv_f<W, 4, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+            mmv_f<W, 4, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
         } else {
-            mmv_f<W, 8, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, yy, ldy, N);
+            mmv_f<W, 8, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
         }
         CUDA_LAUNCHED();
     }
@@ -413,22 +428,23 @@ static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x
 }
 
 template <typename W>
-static imp_status mmv_f_launch(imp_cuda *c, const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, float *y,
-                               int64_t ldy, int64_t N) {
+static imp_status mmv_f_launch(imp_cuda *c, const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, mm_add ad,
+                               float *y, int64_t ldy, int64_t N) {
     constexpr int E = 16 / sizeof(W);
     const bool vec = K % E == 0 && ldw % E == 0 && ldx % E == 0 && ((uintptr_t)w & 15) == 0 && ((uintptr_t)x & 15) == 0;
-    return vec ? mmv_f_launch2<W, true>(c, w, ldw, x, ldx, K, M, y, ldy, N)
-               : mmv_f_launch2<W, false>(c, w, ldw, x, ldx, K, M, y, ldy, N);
+    return vec ? mmv_f_launch2<W, true>(c, w, ldw, x, ldx, K, M, ad, y, ldy, N)
+               : mmv_f_launch2<W, false>(c, w, ldw, x, ldx, K, M, ad, y, ldy, N);
 }
 
 static cudaDataType blas_type(imp_type t) {
     return t == IMP_TYPE_F32 ? CUDA_R_32F : t == IMP_TYPE_BF16 ? CUDA_R_16BF : CUDA_R_16F;
 }
 
-/* y[:, n0 : n0+rows] = x w[n0 : n0+rows]^T with w given as a dense [rows][ldw] matrix. */
+/* y[:, n0 : n0+rows] = x w[n0 : n0+rows]^T (+ y when acc) with w given as a dense [rows][ldw]
+ * matrix. */
 static imp_status gemm(imp_cuda *c, const void *w, imp_type wt, int64_t ldw, int64_t rows, const void *x, int64_t ldx,
-                       int64_t M, int64_t K, float *y, int64_t ldy) {
-    const float alpha = 1.0f, beta = 0.0f;
+                       int64_t M, int64_t K, bool acc, float *y, int64_t ldy) {
+    const float alpha = 1.0f, beta = acc ? 1.0f : 0.0f;
     CUBLAS_TRY(cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)rows, (int)M, (int)K, &alpha, w, blas_type(wt), (int)ldw, x,
                             blas_type(wt), (int)ldx, &beta, y, CUDA_R_32F, (int)ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     return IMP_OK;
@@ -453,20 +469,21 @@ static imp_status dequant_rows(imp_cuda *c, const imp_tensor *w, int64_t n0, int
     }
 }
 
-static imp_status matmul_gemm(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, imp_tensor *y) {
+/* acc: y += x w^T (the addend is y). */
+static imp_status matmul_gemm(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, bool acc, imp_tensor *y) {
     const int64_t M = x->ne1, K = x->ne0, N = w->ne1, ldy = (int64_t)(y->nb1 / sizeof(float));
     float *yd = (float *)y->data;
     imp_status st;
-    if (w->type == IMP_TYPE_F32) return gemm(c, w->data, w->type, K, N, x->data, (int64_t)(x->nb1 / 4), M, K, yd, ldy);
+    if (w->type == IMP_TYPE_F32) return gemm(c, w->data, w->type, K, N, x->data, (int64_t)(x->nb1 / 4), M, K, acc, yd, ldy);
     if (w->type == IMP_TYPE_BF16) {
         const __nv_bfloat16 *xb;
         if ((st = convert_act(c, x, &xb)) != IMP_OK) return st;
-        return gemm(c, w->data, w->type, K, N, xb, K, M, K, yd, ldy);
+        return gemm(c, w->data, w->type, K, N, xb, K, M, K, acc, yd, ldy);
     }
     const __half *xh;
     if (w->type == IMP_TYPE_F16) {
         if ((st = convert_act(c, x, &xh)) != IMP_OK) return st;
-        return gemm(c, w->data, w->type, K, N, xh, K, M, K, yd, ldy);
+        return gemm(c, w->data, w->type, K, N, xh, K, M, K, acc, yd, ldy);
     }
     /* quantized weights: the activations' quantized values (as the CPU and the integer kernels
      * see them), exactly representable in F16 up to its rounding */
@@ -481,27 +498,27 @@ static imp_status matmul_gemm(imp_cuda *c, const imp_tensor *x, const imp_tensor
     for (int64_t n0 = 0; n0 < N; n0 += chunk) {
         const int64_t rows = N - n0 < chunk ? N - n0 : chunk;
         if ((st = dequant_rows(c, w, n0, rows, (__half *)c->wdq.p)) != IMP_OK) return st;
-        if ((st = gemm(c, c->wdq.p, IMP_TYPE_F16, K, rows, xh, K, M, K, yd + n0, ldy)) != IMP_OK) return st;
+        if ((st = gemm(c, c->wdq.p, IMP_TYPE_F16, K, rows, xh, K, M, K, acc, yd + n0, ldy)) != IMP_OK) return st;
     }
     return IMP_OK;
 }
 
-static imp_status matmul_mmv(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, imp_tensor *y) {
+static imp_status matmul_mmv(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, mm_add ad, imp_tensor *y) {
     const int64_t M = x->ne1, K = x->ne0, N = w->ne1, ldy = (int64_t)(y->nb1 / sizeof(float));
     float *yd = (float *)y->data;
     imp_status st;
     switch (w->type) {
     case IMP_TYPE_F32:
-        return mmv_f_launch<float>(c, (const float *)w->data, K, (const float *)x->data, (int64_t)(x->nb1 / 4), K, (int)M, yd, ldy, N);
+        return mmv_f_launch<float>(c, (const float *)w->data, K, (const float *)x->data, (int64_t)(x->nb1 / 4), K, (int)M, ad, yd, ldy, N);
     case IMP_TYPE_F16: {
         const __half *xh;
         if ((st = convert_act(c, x, &xh)) != IMP_OK) return st;
-        return mmv_f_launch<__half>(c, (const __half *)w->data, K, xh, K, K, (int)M, yd, ldy, N);
+        return mmv_f_launch<__half>(c, (const __half *)w->data, K, xh, K, K, (int)M, ad, yd, ldy, N);
     }
     case IMP_TYPE_BF16: {
         const __nv_bfloat16 *xb;
         if ((st = convert_act(c, x, &xb)) != IMP_OK) return st;
-        return mmv_f_launch<__nv_bfloat16>(c, (const __nv_bfloat16 *)w->data, K, xb, K, K, (int)M, yd, ldy, N);
+        return mmv_f_launch<__nv_bfloat16>(c, (const __nv_bfloat16 *)w->data, K, xb, K, K, (int)M, ad, yd, ldy, N);
     }
     default: break;
     }
@@ -511,7 +528,7 @@ static imp_status matmul_mmv(imp_cuda *c, const imp_tensor *x, const imp_tensor 
     const imp_cuda_wq q = imp_cuda_wq_of(w);
     switch (w->type) {
 #define X(t) \
-    case t: return mmv_q_launch<t>(c, q, qa, meta, K, (int)M, yd, ldy, N);
+    case t: return mmv_q_launch<t>(c, q, qa, meta, K, (int)M, ad, yd, ldy, N);
         IMP_CUDA_QTYPES(X)
 #undef X
     default: return IMP_ERR_UNSUPPORTED;
@@ -525,26 +542,30 @@ static bool overlaps(const imp_tensor *x, const imp_tensor *y) {
     return x0 < y1 && y0 < x1;
 }
 
-static imp_status matmul_run(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, imp_tensor *y);
+static imp_status matmul_run(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, const imp_tensor *b, imp_tensor *y);
 
-imp_status imp_cuda_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor *w, imp_tensor *y) {
+imp_status imp_cuda_matmul(imp_backend *be, const imp_tensor *x, const imp_tensor *w, const imp_tensor *b, imp_tensor *y) {
     imp_cuda *c = (imp_cuda *)be;
-    const imp_status st = matmul_run(c, x, w, y);
+    const imp_status st = matmul_run(c, x, w, b, y);
     if (st != IMP_OK || overlaps(x, y)) c->gen++;
     return st;
 }
 
-static imp_status matmul_run(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, imp_tensor *y) {
+static imp_status matmul_run(imp_cuda *c, const imp_tensor *x, const imp_tensor *w, const imp_tensor *b, imp_tensor *y) {
     const imp_type_traits *tr = imp_type_get(w->type);
     if (!tr || !tr->dequantize || x->type != IMP_TYPE_F32 || y->type != IMP_TYPE_F32 || x->ne0 != w->ne0 ||
         y->ne0 != w->ne1 || y->ne1 != x->ne1 || w->ne0 % tr->block_size != 0 || x->nb1 % sizeof(float) ||
-        y->nb1 % sizeof(float) || x->ne1 < 1) {
+        y->nb1 % sizeof(float) || x->ne1 < 1 || !imp_matmul_addend_ok(b, y) || (b && b->nb1 % sizeof(float))) {
         return IMP_ERR_INTERNAL;
     }
     if (x->ne1 <= (w->type == IMP_TYPE_F16 || w->type == IMP_TYPE_BF16 || w->type == IMP_TYPE_F32 ? MMV_COLS : MMV_MAX_M)) {
-        return matmul_mmv(c, x, w, y);
+        const mm_add ad = {b ? (const float *)b->data : NULL, b && b->ne1 > 1 ? (int64_t)(b->nb1 / sizeof(float)) : 0};
+        return matmul_mmv(c, x, w, ad, y);
     }
-    return matmul_gemm(c, x, w, y);
+    const bool acc = b && b->data == y->data;
+    const imp_status st = matmul_gemm(c, x, w, acc, y);
+    if (st != IMP_OK || !b || acc) return st;
+    return imp_cuda_add(&c->base, y, b, y);
 }
 
 template <int T>

@@ -312,7 +312,10 @@ imp_status imp_cuda_glu(imp_backend *be, const imp_tensor *gate, const imp_tenso
 typedef struct rope_args {
     int style, n_dims, H, Hkv, D;
     float theta_scale, freq_scale, ext_factor, low, high, mscale;
-    const float *ff; /* [n_dims/2] or NULL */
+    const float *ff;       /* [n_dims/2] or NULL */
+    const float *qn, *kn;  /* per-head norm weights [D] (imp_qk_norm), or NULL: no norm */
+    float eps;
+    bool one_plus_w;
 } rope_args;
 
 template <typename KV> static __device__ __forceinline__ KV kv_from(float v);
@@ -321,17 +324,37 @@ template <> __device__ __forceinline__ float kv_from<float>(float v) { return v;
 
 /* Block (t, y): token t, heads ROPE_HEADS * y .. of q then k (and a share of v's row): the
  * angles of the token's position into shared memory, pair i by thread i (the CPU's recurrence
- * theta_base *= theta_scale, repeated i times, so angles match), then each (head, pair) of its
- * heads rotated, k's rows and v's rows written to the token's pool slot. Several blocks per
- * token keep a decode step (one token) from running on one SM. */
+ * theta_base *= theta_scale, repeated i times, so angles match), and with per-head norms each
+ * head's scale 1/rms by warp h (the rms_norm op's arithmetic); then each (head, pair) of its
+ * heads normalized and rotated, k's rows and v's rows written to the token's pool slot.
+ * Several blocks per token keep a decode step (one token) from running on one SM. */
 #define ROPE_HEADS 4
+
+/* Element d of a q (or k) head scaled by its 1/rms s and the norm weight, as rms_norm does. */
+static __device__ __forceinline__ float rope_norm(const rope_args &a, bool is_k, float s, float x, int d) {
+    const float w = (is_k ? a.kn : a.qn)[d];
+    return __fmul_rn(__fmul_rn(x, s), a.one_plus_w ? 1.0f + w : w);
+}
 
 template <typename KV>
 __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t ldk, const float *v, int64_t ldv,
                           const int32_t *pos, const int32_t *slot, KV *kc, KV *vc, int64_t n_embd_kv) {
     __shared__ float cs[2 * ROPE_MAX_HALF];
+    __shared__ float nsc[ROPE_HEADS];
     const int64_t t = blockIdx.x;
     const int half = a.n_dims / 2;
+    float *qr = q + t * ldq, *kr = k + t * ldk;
+    const int nh = a.H + a.Hkv, h0 = (int)blockIdx.y * ROPE_HEADS;
+    const int nhb = nh - h0 < ROPE_HEADS ? nh - h0 : ROPE_HEADS;
+    if (a.qn && (int)(threadIdx.x >> 5) < nhb) {
+        const int h = h0 + (int)(threadIdx.x >> 5), lane = threadIdx.x & 31;
+        const float *x = h >= a.H ? kr + (int64_t)(h - a.H) * a.D : qr + (int64_t)h * a.D;
+        double ss = 0.0;
+        for (int d = lane; d < a.D; d += 32) ss += (double)(x[d] * x[d]);
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) ss += __shfl_xor_sync(0xffffffffu, ss, o);
+        if (lane == 0) nsc[h - h0] = 1.0f / sqrtf((float)(ss / (double)a.D) + a.eps);
+    }
     for (int i = threadIdx.x; i < half; i += blockDim.x) {
         float tb = (float)pos[t];
         for (int j = 0; j < i; j++) tb *= a.theta_scale;
@@ -348,16 +371,18 @@ __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t 
         cs[2 * i + 1] = sinf(theta) * a.mscale;
     }
     __syncthreads();
-    float *qr = q + t * ldq, *kr = k + t * ldk;
     KV *kd = kc + (int64_t)slot[t] * n_embd_kv, *vd = vc + (int64_t)slot[t] * n_embd_kv;
-    const int nh = a.H + a.Hkv, h0 = (int)blockIdx.y * ROPE_HEADS;
-    const int nhb = nh - h0 < ROPE_HEADS ? nh - h0 : ROPE_HEADS;
     for (int idx = threadIdx.x; idx < nhb * half; idx += blockDim.x) {
         const int h = h0 + idx / half, i = idx % half;
         const bool is_k = h >= a.H;
         float *x = is_k ? kr + (int64_t)(h - a.H) * a.D : qr + (int64_t)h * a.D;
         const int ia = a.style == IMP_ROPE_NEOX ? i : 2 * i, ib = a.style == IMP_ROPE_NEOX ? i + half : 2 * i + 1;
-        const float x0 = x[ia], x1 = x[ib], c = cs[2 * i], s = cs[2 * i + 1];
+        float x0 = x[ia], x1 = x[ib];
+        const float c = cs[2 * i], s = cs[2 * i + 1];
+        if (a.qn) {
+            x0 = rope_norm(a, is_k, nsc[h - h0], x0, ia);
+            x1 = rope_norm(a, is_k, nsc[h - h0], x1, ib);
+        }
         const float r0 = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
         const float r1 = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
         x[ia] = r0;
@@ -368,11 +393,18 @@ __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t 
             o[ib] = kv_from<KV>(r1);
         }
     }
-    /* k's dims past n_dims pass through (this block's k heads) */
+    /* dims past n_dims pass through (normalized, with per-head norms); k's to the pool */
     const int rest = a.D - a.n_dims;
     for (int idx = threadIdx.x; idx < nhb * rest; idx += blockDim.x) {
         const int h = h0 + idx / rest, d = a.n_dims + idx % rest;
-        if (h >= a.H) kd[(int64_t)(h - a.H) * a.D + d] = kv_from<KV>(kr[(int64_t)(h - a.H) * a.D + d]);
+        const bool is_k = h >= a.H;
+        float *x = is_k ? kr + (int64_t)(h - a.H) * a.D : qr + (int64_t)h * a.D;
+        float xv = x[d];
+        if (a.qn) {
+            xv = rope_norm(a, is_k, nsc[h - h0], xv, d);
+            x[d] = xv;
+        }
+        if (is_k) kd[(int64_t)(h - a.H) * a.D + d] = kv_from<KV>(xv);
     }
     /* this block's share of v's row */
     const int64_t share = (n_embd_kv + gridDim.y - 1) / gridDim.y, v0 = (int64_t)blockIdx.y * share;
@@ -380,9 +412,9 @@ __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t 
     for (int64_t i = v0 + threadIdx.x; i < v1; i += blockDim.x) vd[i] = kv_from<KV>(v[t * ldv + i]);
 }
 
-imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap, imp_tensor *q,
-                                  imp_tensor *k, const imp_tensor *v, const imp_batch *batch, imp_kv_store *kv,
-                                  int layer) {
+imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const imp_attn_params *ap,
+                                  const imp_qk_norm *norm, imp_tensor *q, imp_tensor *k, const imp_tensor *v,
+                                  const imp_batch *batch, imp_kv_store *kv, int layer) {
     IMP_CUDA_WRITES(be);
     imp_cuda *c = (imp_cuda *)be;
     const int64_t S = (int64_t)kv->n_blocks * kv->block_size;
@@ -391,7 +423,9 @@ imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const i
         q->ne0 != (int64_t)ap->n_head * ap->head_dim || k->ne0 != kv->n_embd_kv || v->ne0 != kv->n_embd_kv ||
         (int64_t)ap->n_head_kv * ap->head_dim != kv->n_embd_kv || q->ne1 != batch->n_tokens ||
         k->ne1 != batch->n_tokens || v->ne1 != batch->n_tokens || batch != c->step.b ||
-        q->nb1 % 4 || k->nb1 % 4 || v->nb1 % 4 || (rope->freq_factors && rope->freq_factors->ne0 < rope->n_dims / 2)) {
+        q->nb1 % 4 || k->nb1 % 4 || v->nb1 % 4 || (rope->freq_factors && rope->freq_factors->ne0 < rope->n_dims / 2) ||
+        (norm && (!norm->q || !norm->k || norm->q->type != IMP_TYPE_F32 || norm->k->type != IMP_TYPE_F32 ||
+                  norm->q->ne0 != ap->head_dim || norm->k->ne0 != ap->head_dim))) {
         return IMP_ERR_INTERNAL;
     }
     for (int32_t t = 0; t < batch->n_tokens; t++) {
@@ -409,6 +443,10 @@ imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const i
     a.ext_factor = rope->ext_factor;
     imp_rope_yarn_corr(rope, &a.low, &a.high, &a.mscale);
     a.ff = rope->freq_factors ? (const float *)rope->freq_factors->data : NULL;
+    a.qn = norm ? (const float *)norm->q->data : NULL;
+    a.kn = norm ? (const float *)norm->k->data : NULL;
+    a.eps = norm ? norm->eps : 0.0f;
+    a.one_plus_w = norm && norm->one_plus_w;
     const dim3 grid((unsigned)batch->n_tokens, imp_cuda_blocks(ap->n_head + ap->n_head_kv, ROPE_HEADS));
     if (kv->type == IMP_TYPE_F16) {
         rope_kv_k<__half><<<grid, 256, 0, c->stream>>>(a, (float *)q->data, ld(q), (float *)k->data, ld(k),
