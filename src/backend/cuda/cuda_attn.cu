@@ -116,6 +116,7 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
     float *sv = sk + ATT_KT * (D + 1);         /* [ATT_KT][D]        */
     float *sp = sv + ATT_KT * D;               /* [ATT_ROWS][ATT_KT] */
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    imp_pdl_enter();
 
     /* this block's tokens, heads and key range */
     const int run = blockIdx.x / a.n_sub, sub = blockIdx.x % a.n_sub;
@@ -281,11 +282,11 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
     }
 }
 
-typedef void (*attn_launch_fn)(const attn_args &, dim3, size_t, cudaStream_t);
+typedef void (*attn_launch_fn)(const imp_cuda *c, const attn_args &, dim3, size_t);
 
 template <typename KV, int DPL, bool EXACT>
-static void attn_launch(const attn_args &a, dim3 grid, size_t smem, cudaStream_t s) {
-    attn_k<KV, DPL, EXACT><<<grid, 32 * ATT_WARPS, smem, s>>>(a);
+static void attn_launch(const imp_cuda *c, const attn_args &a, dim3 grid, size_t smem) {
+    IMP_CUDA_LAUNCH(c, (attn_k<KV, DPL, EXACT>), grid, dim3(32 * ATT_WARPS), smem, a);
 }
 
 template <typename KV, int DPL, bool EXACT> static cudaError_t attn_raise_smem(size_t smem) {
@@ -408,7 +409,7 @@ imp_status imp_cuda_attention(imp_backend *be, const imp_tensor *q, const imp_kv
                        ((uintptr_t)a.vc & 15) == 0;
     const attn_kernel *kk = &k_attn[kv->type == IMP_TYPE_F16 ? 0 : 1][1][dpl - 1];
     if (!exact || !kk->launch) kk = &k_attn[kv->type == IMP_TYPE_F16 ? 0 : 1][0][dpl - 1];
-    kk->launch(a, grid, attn_smem(32 * dpl), c->stream);
+    kk->launch(c, a, grid, attn_smem(32 * dpl));
     CUDA_LAUNCHED();
     return IMP_OK;
 }

@@ -512,6 +512,9 @@ extern "C" imp_status imp_backend_cuda_create(const imp_cuda_params *p, imp_back
     }
     c->sm_count = prop.multiProcessorCount;
     c->smem_optin = prop.sharedMemPerBlockOptin;
+    c->pdl = prop.major >= 9; /* griddepcontrol: sm_90 */
+    c->pdl_attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    c->pdl_attr[0].val.programmaticStreamSerializationAllowed = 1;
     imp_status st = IMP_OK;
     if (cublasCreate(&c->blas) != CUBLAS_STATUS_SUCCESS || cublasSetStream(c->blas, c->stream) != CUBLAS_STATUS_SUCCESS) {
         st = imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: cuBLAS initialisation failed", p->device);

@@ -123,9 +123,60 @@ typedef struct imp_cuda {
         int64_t rows[5];
     } kact[16];
     int n_kact;
+    bool pdl; /* kernels launched with IMP_CUDA_LAUNCH may overlap their predecessor */
+    cudaLaunchAttribute pdl_attr[1];
 } imp_cuda;
 
 #define IMP_CUDA_KACT_KINDS 5
+
+/* Programmatic dependent launch (Hopper and later). The decode kernels are launched with
+ * IMP_CUDA_LAUNCH, which lets a kernel's blocks be scheduled while the kernel before it on the
+ * stream is still finishing: launch latency and the previous kernel's tail overlap, and a
+ * matrix-vector kernel starts pulling its weights (which nothing on the stream writes) into
+ * L2 early. In exchange every kernel so launched obeys two rules, in every block:
+ *   - imp_pdl_wait() before reading anything an earlier kernel wrote and before writing
+ *     anything an earlier kernel may still read; it returns once the previous grids have
+ *     completed and their writes are visible;
+ *   - it calls imp_pdl_wait() at all, even a block with nothing to do, so that "this kernel
+ *     has completed" keeps implying "every kernel before it has" for the next one.
+ * imp_pdl_launch() lets the next kernel be scheduled; kernels call it first thing. */
+static __device__ __forceinline__ void imp_pdl_wait(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+static __device__ __forceinline__ void imp_pdl_launch(void) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+/* Both, at the top of a kernel that does nothing before waiting. */
+static __device__ __forceinline__ void imp_pdl_enter(void) {
+    imp_pdl_launch();
+    imp_pdl_wait();
+}
+
+/* A launch on c's stream, with programmatic dependent launch when c->pdl. */
+static inline cudaLaunchConfig_t imp_cuda_cfg(const imp_cuda *c, dim3 grid, dim3 block, size_t smem) {
+    cudaLaunchConfig_t cfg; /* every field set below */
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = c->stream;
+    cfg.attrs = (cudaLaunchAttribute *)c->pdl_attr;
+    cfg.numAttrs = c->pdl ? 1 : 0;
+    return cfg;
+}
+
+/* kernel<<<grid, block, smem, c->stream>>>(args) with the launch attributes above; a kernel
+ * name with template arguments goes in parentheses. Check with CUDA_LAUNCHED() after. */
+#define IMP_CUDA_LAUNCH(c, kernel, grid, block, smem, ...)                                          \
+    do {                                                                                           \
+        const cudaLaunchConfig_t cfg_ = imp_cuda_cfg((c), (grid), (block), (smem));                \
+        (void)cudaLaunchKernelEx(&cfg_, kernel, __VA_ARGS__);                                      \
+    } while (0)
 
 /* At the top of every op that may write device memory, except matmul. */
 #define IMP_CUDA_WRITES(be) (((imp_cuda *)(be))->gen++)

@@ -36,6 +36,7 @@ static __device__ __forceinline__ float warp_sum(float v) {
 /* Q8_0 / Q8_1 (SUM): one warp per unit of 32. */
 template <bool SUM, bool DQ>
 __global__ void act_q8_32(const float *x, int64_t ldx, int64_t K, int8_t *qa, float4 *meta) {
+    imp_pdl_enter();
     const int lane = threadIdx.x & 31;
     const int64_t g = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, m = blockIdx.y;
     if (g * 32 >= K) return;
@@ -46,6 +47,7 @@ __global__ void act_q8_32(const float *x, int64_t ldx, int64_t K, int8_t *qa, fl
 /* Q8_K: one warp per block of 256. */
 template <bool DQ>
 __global__ void act_q8_K(const float *x, int64_t ldx, int64_t K, int8_t *qa, float4 *meta) {
+    imp_pdl_enter();
     const int lane = threadIdx.x & 31;
     const int64_t g = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32, m = blockIdx.y;
     if (g * 256 >= K) return;
@@ -64,6 +66,7 @@ template <> __device__ __forceinline__ __nv_bfloat16 from_f32<__nv_bfloat16>(flo
 
 template <typename W>
 __global__ void act_convert(const float *x, int64_t ldx, int64_t K, W *out) {
+    imp_pdl_enter();
     const int64_t m = blockIdx.y;
     for (int64_t k = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; k < K; k += (int64_t)gridDim.x * blockDim.x) {
         out[m * K + k] = from_f32<W>(x[m * ldx + k]);
@@ -71,6 +74,18 @@ __global__ void act_convert(const float *x, int64_t ldx, int64_t K, W *out) {
 }
 
 /* ---- matrix-vector: quantized weights ---------------------------------------------------------- */
+
+#define MMV_PREFETCH_BYTES 4096 /* of each weight row, pulled into L2 before the wait (cuda_common.cuh) */
+
+/* Before imp_pdl_wait: lane l of the row's first warp asks L2 for line l of the first
+ * MMV_PREFETCH_BYTES of [p, p + bytes) (weights: no kernel writes them, so reading them early
+ * is safe), so the row's stream is under way while the previous kernel finishes. */
+static __device__ __forceinline__ void mmv_prefetch(const void *p, int64_t bytes, int sub, int lane) {
+    const int64_t off = (int64_t)lane * 128;
+    if (sub == 0 && off < bytes && off < MMV_PREFETCH_BYTES) {
+        asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)p + off));
+    }
+}
 
 /* The addend of a matmul's outputs: row c's element n is b[c * ldb + n] (ldb 0: one row for
  * all); b NULL: none. b may be y: each element is read by the thread that then writes it. */
@@ -123,6 +138,12 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
     const int64_t n = (int64_t)blockIdx.x * (MMV_WARPS / WPR) + warp / WPR;
     const int64_t nu = n < N ? w.nb * UPB : 0, K32 = K / 32;
     const uint8_t *body = w.body + n * w.nb * w.body_len, *head = w.head + n * w.nb * w.head_len;
+    imp_pdl_launch();
+    if (n < N) {
+        mmv_prefetch(body, w.nb * w.body_len, warp % WPR, lane);
+        mmv_prefetch(head, w.nb * w.head_len, warp % WPR, lane);
+    }
+    imp_pdl_wait();
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
@@ -171,6 +192,9 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
     const int64_t n = (int64_t)blockIdx.x * (MMV_WARPS / WPR) + warp / WPR;
     const int64_t KK = n < N ? K : 0;
     const W *wr = w + n * ldw;
+    imp_pdl_launch();
+    if (n < N) mmv_prefetch(wr, K * (int64_t)sizeof(W), sub, lane);
+    imp_pdl_wait();
     float acc[NC];
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
@@ -229,6 +253,7 @@ template <int T>
 __global__ void get_rows_q(imp_cuda_wq w, int64_t N, const int32_t *ids, float *y, int64_t ldy) {
     typedef qunit<T> Q;
     constexpr int UPB = Q::QK / 32;
+    imp_pdl_enter();
     const int64_t nu = w.nb * UPB, iu = (int64_t)blockIdx.y * blockDim.x + threadIdx.x;
     if (iu >= nu) return;
     const int32_t n = ids[blockIdx.x];
@@ -247,6 +272,7 @@ __global__ void get_rows_q(imp_cuda_wq w, int64_t N, const int32_t *ids, float *
 
 template <typename W>
 __global__ void get_rows_f(const W *w, int64_t ldw, int64_t N, int64_t K, const int32_t *ids, float *y, int64_t ldy) {
+    imp_pdl_enter();
     const int32_t n = ids[blockIdx.x];
     float *o = y + (int64_t)blockIdx.x * ldy;
     for (int64_t k = (int64_t)blockIdx.y * blockDim.x + threadIdx.x; k < K; k += (int64_t)gridDim.y * blockDim.x) {
@@ -317,14 +343,14 @@ static imp_status quantize_act(imp_cuda *c, const imp_tensor *x, imp_type t, boo
     const float *xd = (const float *)x->data;
     const dim3 g256(imp_cuda_blocks(K / 256, 8), (unsigned)M), g32(imp_cuda_blocks(K / 32, 8), (unsigned)M);
     if (kind == ACT_Q8_K) {
-        if (dq) act_q8_K<true><<<g256, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
-        else act_q8_K<false><<<g256, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
+        if (dq) IMP_CUDA_LAUNCH(c, act_q8_K<true>, dim3(g256), dim3(256), 0, xd, ldx, K, q, mt);
+        else IMP_CUDA_LAUNCH(c, act_q8_K<false>, dim3(g256), dim3(256), 0, xd, ldx, K, q, mt);
     } else if (kind == ACT_Q8_1) {
-        if (dq) act_q8_32<true, true><<<g32, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
-        else act_q8_32<true, false><<<g32, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
+        if (dq) IMP_CUDA_LAUNCH(c, (act_q8_32<true, true>), dim3(g32), dim3(256), 0, xd, ldx, K, q, mt);
+        else IMP_CUDA_LAUNCH(c, (act_q8_32<true, false>), dim3(g32), dim3(256), 0, xd, ldx, K, q, mt);
     } else {
-        if (dq) act_q8_32<false, true><<<g32, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
-        else act_q8_32<false, false><<<g32, 256, 0, c->stream>>>(xd, ldx, K, q, mt);
+        if (dq) IMP_CUDA_LAUNCH(c, (act_q8_32<false, true>), dim3(g32), dim3(256), 0, xd, ldx, K, q, mt);
+        else IMP_CUDA_LAUNCH(c, (act_q8_32<false, false>), dim3(g32), dim3(256), 0, xd, ldx, K, q, mt);
     }
     CUDA_LAUNCHED();
     return IMP_OK;
@@ -347,7 +373,7 @@ static imp_status convert_act(imp_cuda *c, const imp_tensor *x, const W **out) {
     *out = (const W *)q;
     if (cached) return IMP_OK;
     const unsigned gx = imp_cuda_blocks(K, 256) < 64 ? imp_cuda_blocks(K, 256) : 64;
-    act_convert<W><<<dim3(gx, (unsigned)M), 256, 0, c->stream>>>((const float *)x->data, (int64_t)(x->nb1 / 4), K, (W *)c->act.p);
+    IMP_CUDA_LAUNCH(c, act_convert<W>, dim3(dim3(gx, (unsigned)M)), dim3(256), 0, (const float *)x->data, (int64_t)(x->nb1 / 4), K, (W *)c->act.p);
     CUDA_LAUNCHED();
     return IMP_OK;
 }
@@ -367,9 +393,9 @@ static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *
     if (M == 1) {
         const int wpr = mmv_wpr(c, N);
         const unsigned grid = imp_cuda_blocks(N, MMV_WARPS / wpr);
-        if (wpr == 4) mmv_q<T, 1, 4><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, ad, y, ldy, N);
-        else if (wpr == 2) mmv_q<T, 1, 2><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, ad, y, ldy, N);
-        else mmv_q<T, 1, 1><<<grid, threads, 0, c->stream>>>(w, qa, meta, K, 1, ad, y, ldy, N);
+        if (wpr == 4) IMP_CUDA_LAUNCH(c, (mmv_q<T, 1, 4>), dim3(grid), dim3(threads), 0, w, qa, meta, K, 1, ad, y, ldy, N);
+        else if (wpr == 2) IMP_CUDA_LAUNCH(c, (mmv_q<T, 1, 2>), dim3(grid), dim3(threads), 0, w, qa, meta, K, 1, ad, y, ldy, N);
+        else IMP_CUDA_LAUNCH(c, (mmv_q<T, 1, 1>), dim3(grid), dim3(threads), 0, w, qa, meta, K, 1, ad, y, ldy, N);
         CUDA_LAUNCHED();
         return IMP_OK;
     }
@@ -381,13 +407,13 @@ static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *
         float *yy = y + (int64_t)m0 * ldy;
         const mm_add aa = {ad.b ? ad.b + m0 * ad.ldb : NULL, ad.ldb};
         if (mc == 1) {
-            mmv_q<T, 1, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, aa, yy, ldy, N);
+            IMP_CUDA_LAUNCH(c, (mmv_q<T, 1, 1>), dim3(grid), dim3(threads), 0, w, q, mt, K, mc, aa, yy, ldy, N);
         } else if (mc == 2) {
-            mmv_q<T, 2, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, aa, yy, ldy, N);
+            IMP_CUDA_LAUNCH(c, (mmv_q<T, 2, 1>), dim3(grid), dim3(threads), 0, w, q, mt, K, mc, aa, yy, ldy, N);
         } else if (mc <= 4) {
-            mmv_q<T, 4, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, aa, yy, ldy, N);
+            IMP_CUDA_LAUNCH(c, (mmv_q<T, 4, 1>), dim3(grid), dim3(threads), 0, w, q, mt, K, mc, aa, yy, ldy, N);
         } else {
-            mmv_q<T, 8, 1><<<grid, threads, 0, c->stream>>>(w, q, mt, K, mc, aa, yy, ldy, N);
+            IMP_CUDA_LAUNCH(c, (mmv_q<T, 8, 1>), dim3(grid), dim3(threads), 0, w, q, mt, K, mc, aa, yy, ldy, N);
         }
         CUDA_LAUNCHED();
     }
@@ -401,9 +427,9 @@ static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x
     if (M == 1) {
         const int wpr = mmv_wpr(c, N);
         const unsigned grid = imp_cuda_blocks(N, MMV_WARPS / wpr);
-        if (wpr == 4) mmv_f<W, 1, VEC, 4><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, ad, y, ldy, N);
-        else if (wpr == 2) mmv_f<W, 1, VEC, 2><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, ad, y, ldy, N);
-        else mmv_f<W, 1, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, x, ldx, K, 1, ad, y, ldy, N);
+        if (wpr == 4) IMP_CUDA_LAUNCH(c, (mmv_f<W, 1, VEC, 4>), dim3(grid), dim3(threads), 0, w, ldw, x, ldx, K, 1, ad, y, ldy, N);
+        else if (wpr == 2) IMP_CUDA_LAUNCH(c, (mmv_f<W, 1, VEC, 2>), dim3(grid), dim3(threads), 0, w, ldw, x, ldx, K, 1, ad, y, ldy, N);
+        else IMP_CUDA_LAUNCH(c, (mmv_f<W, 1, VEC, 1>), dim3(grid), dim3(threads), 0, w, ldw, x, ldx, K, 1, ad, y, ldy, N);
         CUDA_LAUNCHED();
         return IMP_OK;
     }
@@ -414,13 +440,13 @@ static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x
         float *yy = y + (int64_t)m0 * ldy;
         const mm_add aa = {ad.b ? ad.b + m0 * ad.ldb : NULL, ad.ldb};
         if (mc == 1) {
-            mmv_f<W, 1, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
+            IMP_CUDA_LAUNCH(c, (mmv_f<W, 1, VEC, 1>), dim3(grid), dim3(threads), 0, w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
         } else if (mc == 2) {
-            mmv_f<W, 2, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
+            IMP_CUDA_LAUNCH(c, (mmv_f<W, 2, VEC, 1>), dim3(grid), dim3(threads), 0, w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
         } else if (mc <= 4) {
-            mmv_f<W, 4, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
+            IMP_CUDA_LAUNCH(c, (mmv_f<W, 4, VEC, 1>), dim3(grid), dim3(threads), 0, w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
         } else {
-            mmv_f<W, 8, VEC, 1><<<grid, threads, 0, c->stream>>>(w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
+            IMP_CUDA_LAUNCH(c, (mmv_f<W, 8, VEC, 1>), dim3(grid), dim3(threads), 0, w, ldw, xx, ldx, K, mc, aa, yy, ldy, N);
         }
         CUDA_LAUNCHED();
     }
@@ -572,7 +598,7 @@ template <int T>
 static imp_status get_rows_q_launch(imp_cuda *c, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y) {
     const imp_cuda_wq q = imp_cuda_wq_of(w);
     const int64_t nu = q.nb * (qunit<T>::QK / 32);
-    get_rows_q<T><<<dim3((unsigned)n, imp_cuda_blocks(nu, 128)), 128, 0, c->stream>>>(q, w->ne1, ids, (float *)y->data,
+    IMP_CUDA_LAUNCH(c, get_rows_q<T>, dim3(dim3((unsigned)n, imp_cuda_blocks(nu, 128))), dim3(128), 0, q, w->ne1, ids, (float *)y->data,
                                                                                      (int64_t)(y->nb1 / 4));
     CUDA_LAUNCHED();
     return IMP_OK;
@@ -581,7 +607,7 @@ static imp_status get_rows_q_launch(imp_cuda *c, const imp_tensor *w, const int3
 template <typename W>
 static imp_status get_rows_f_launch(imp_cuda *c, const imp_tensor *w, const int32_t *ids, int n, imp_tensor *y) {
     const unsigned gy = imp_cuda_blocks(w->ne0, 256) < 32 ? imp_cuda_blocks(w->ne0, 256) : 32;
-    get_rows_f<W><<<dim3((unsigned)n, gy), 256, 0, c->stream>>>((const W *)w->data, (int64_t)(w->nb1 / sizeof(W)), w->ne1,
+    IMP_CUDA_LAUNCH(c, get_rows_f<W>, dim3(dim3((unsigned)n, gy)), dim3(256), 0, (const W *)w->data, (int64_t)(w->nb1 / sizeof(W)), w->ne1,
                                                                w->ne0, ids, (float *)y->data, (int64_t)(y->nb1 / 4));
     CUDA_LAUNCHED();
     return IMP_OK;

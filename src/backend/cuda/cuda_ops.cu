@@ -32,6 +32,7 @@ static dim3 ew_grid(const imp_tensor *t) {
 /* Rows r = (row, segment) pairs: segs segments of C per row. */
 __global__ void rms_norm_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t R, int64_t C,
                            int64_t segs, float eps, bool one_plus_w) {
+    imp_pdl_enter();
     const int lane = threadIdx.x & 31;
     const int64_t r = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
     if (r >= R) return;
@@ -85,6 +86,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
                    bool one_plus_w, int8_t *q, float4 *mt) {
     constexpr int N = prep_n<WHAT>::N, PER = N / 32, KMAX = NORM_REGS / PER, NW = NORM_THREADS / 32;
     __shared__ double part[NW];
+    imp_pdl_enter();
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int64_t row = blockIdx.x / segs;
     const float *xr = x + row * ldx + (int64_t)(blockIdx.x % segs) * C;
@@ -126,6 +128,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
 __global__ void rms_norm_long_k(const float *x, int64_t ldx, const float *w, float *y, int64_t ldy, int64_t C, int segs,
                                 float eps, bool one_plus_w) {
     __shared__ double part[8];
+    imp_pdl_enter();
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const float *xr = x + (int64_t)(blockIdx.x / segs) * ldx + (int64_t)(blockIdx.x % segs) * C;
     float *yr = y + (int64_t)(blockIdx.x / segs) * ldy + (int64_t)(blockIdx.x % segs) * C;
@@ -167,7 +170,8 @@ imp_status imp_cuda_rms_norm(imp_backend *be, const imp_tensor *x, const imp_ten
     const int64_t C = w->ne0, segs = x->ne0 / C, R = x->ne1 * segs;
     if (C >= NORM_BLOCK_MIN_C && R <= INT32_MAX && segs <= INT32_MAX) {
         if (C % 32 || C > (int64_t)NORM_REGS * NORM_THREADS) {
-            rms_norm_long_k<<<(unsigned)R, 256, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), C, (int)segs, eps, one_plus_w);
+            IMP_CUDA_LAUNCH(c, rms_norm_long_k, dim3((unsigned)R), dim3(256), 0, xd, ld(x), wd, yd, ld(y), C, (int)segs, eps,
+                            one_plus_w);
             CUDA_LAUNCHED();
             return IMP_OK;
         }
@@ -177,19 +181,20 @@ imp_status imp_cuda_rms_norm(imp_backend *be, const imp_tensor *x, const imp_ten
         switch (what) {
 #define X(W)                                                                                                               \
     case W:                                                                                                                \
-        rms_norm_row_k<W><<<(unsigned)R, NORM_THREADS, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), C, (int)segs, eps,         \
-                                                                       one_plus_w, q, mt);                                 \
+        IMP_CUDA_LAUNCH(c, (rms_norm_row_k<W>), dim3((unsigned)R), dim3(NORM_THREADS), 0, xd, ld(x), wd, yd, ld(y), C,      \
+                        (int)segs, eps, one_plus_w, q, mt);                                                                \
         break;
             PREP_CASES(X)
 #undef X
         default:
-            rms_norm_row_k<ACT_NONE><<<(unsigned)R, NORM_THREADS, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), C, (int)segs,
-                                                                                 eps, one_plus_w, q, mt);
+            IMP_CUDA_LAUNCH(c, (rms_norm_row_k<ACT_NONE>), dim3((unsigned)R), dim3(NORM_THREADS), 0, xd, ld(x), wd, yd,
+                            ld(y), C, (int)segs, eps, one_plus_w, q, mt);
         }
         CUDA_LAUNCHED();
         return IMP_OK;
     }
-    rms_norm_k<<<imp_cuda_blocks(R, 8), 256, 0, c->stream>>>(xd, ld(x), wd, yd, ld(y), R, C, segs, eps, one_plus_w);
+    IMP_CUDA_LAUNCH(c, rms_norm_k, dim3(imp_cuda_blocks(R, 8)), dim3(256), 0, xd, ld(x), wd, yd, ld(y), R, C, segs, eps,
+                    one_plus_w);
     CUDA_LAUNCHED();
     return IMP_OK;
 }
@@ -210,6 +215,7 @@ template <int OP> static __device__ __forceinline__ float glu1(float g, float u)
 template <int OP>
 __global__ void ew_k(const float *a, int64_t lda, const float *b, int64_t ldb, float *y, int64_t ldy, int64_t R,
                      int64_t C, float s) {
+    imp_pdl_enter();
     const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= C) return;
     for (int64_t r = blockIdx.y; r < R; r += gridDim.y) {
@@ -231,8 +237,8 @@ __global__ void ew_k(const float *a, int64_t lda, const float *b, int64_t ldb, f
 template <int OP>
 static imp_status ew(imp_cuda *c, const imp_tensor *a, const imp_tensor *b, int64_t ldb, imp_tensor *y, float s) {
     if (a->ne1 == 0 || a->ne0 == 0) return IMP_OK;
-    ew_k<OP><<<ew_grid(a), EW_THREADS, 0, c->stream>>>((const float *)a->data, ld(a), b ? (const float *)b->data : NULL,
-                                                       ldb, (float *)y->data, ld(y), a->ne1, a->ne0, s);
+    IMP_CUDA_LAUNCH(c, ew_k<OP>, ew_grid(a), dim3(EW_THREADS), 0, (const float *)a->data, ld(a),
+                    b ? (const float *)b->data : (const float *)NULL, ldb, (float *)y->data, ld(y), a->ne1, a->ne0, s);
     CUDA_LAUNCHED();
     return IMP_OK;
 }
@@ -263,6 +269,7 @@ template <int OP, int WHAT>
 __global__ void glu_prep_k(const float *gt, int64_t ldg, const float *up, int64_t ldu, float *y, int64_t ldy, int64_t C,
                            int8_t *q, float4 *mt) {
     constexpr int N = prep_n<WHAT>::N, PER = N / 32;
+    imp_pdl_enter();
     const int lane = threadIdx.x & 31;
     const int64_t g = (int64_t)blockIdx.x * 8 + threadIdx.x / 32, r = blockIdx.y;
     if (g >= C / N) return;
@@ -287,8 +294,8 @@ static imp_status glu_run(imp_cuda *c, const imp_tensor *gate, const imp_tensor 
     switch (what) {
 #define X(W)                                                                                                         \
     case W:                                                                                                          \
-        glu_prep_k<OP, W><<<dim3(imp_cuda_blocks(C / prep_n<W>::N, 8), (unsigned)gate->ne1), 256, 0, c->stream>>>(      \
-            gd, ld(gate), ud, ld(up), yd, ld(y), C, q, mt);                                                          \
+        IMP_CUDA_LAUNCH(c, (glu_prep_k<OP, W>), dim3(imp_cuda_blocks(C / prep_n<W>::N, 8), (unsigned)gate->ne1),      \
+                        dim3(256), 0, gd, ld(gate), ud, ld(up), yd, ld(y), C, q, mt);                                \
         CUDA_LAUNCHED();                                                                                             \
         return IMP_OK;
         PREP_CASES(X)
@@ -341,6 +348,7 @@ __global__ void rope_kv_k(rope_args a, float *q, int64_t ldq, float *k, int64_t 
                           const int32_t *pos, const int32_t *slot, KV *kc, KV *vc, int64_t n_embd_kv) {
     __shared__ float cs[2 * ROPE_MAX_HALF];
     __shared__ float nsc[ROPE_HEADS];
+    imp_pdl_enter();
     const int64_t t = blockIdx.x;
     const int half = a.n_dims / 2;
     float *qr = q + t * ldq, *kr = k + t * ldk;
@@ -449,15 +457,13 @@ imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const i
     a.one_plus_w = norm && norm->one_plus_w;
     const dim3 grid((unsigned)batch->n_tokens, imp_cuda_blocks(ap->n_head + ap->n_head_kv, ROPE_HEADS));
     if (kv->type == IMP_TYPE_F16) {
-        rope_kv_k<__half><<<grid, 256, 0, c->stream>>>(a, (float *)q->data, ld(q), (float *)k->data, ld(k),
-                                                      (const float *)v->data, ld(v), c->step.pos, c->step.slot,
-                                                      (__half *)kv->k[layer].data, (__half *)kv->v[layer].data,
-                                                      kv->n_embd_kv);
+        IMP_CUDA_LAUNCH(c, rope_kv_k<__half>, grid, dim3(256), 0, a, (float *)q->data, ld(q), (float *)k->data, ld(k),
+                        (const float *)v->data, ld(v), c->step.pos, c->step.slot, (__half *)kv->k[layer].data,
+                        (__half *)kv->v[layer].data, kv->n_embd_kv);
     } else {
-        rope_kv_k<float><<<grid, 256, 0, c->stream>>>(a, (float *)q->data, ld(q), (float *)k->data, ld(k),
-                                                     (const float *)v->data, ld(v), c->step.pos, c->step.slot,
-                                                     (float *)kv->k[layer].data, (float *)kv->v[layer].data,
-                                                     kv->n_embd_kv);
+        IMP_CUDA_LAUNCH(c, rope_kv_k<float>, grid, dim3(256), 0, a, (float *)q->data, ld(q), (float *)k->data, ld(k),
+                        (const float *)v->data, ld(v), c->step.pos, c->step.slot, (float *)kv->k[layer].data,
+                        (float *)kv->v[layer].data, kv->n_embd_kv);
     }
     CUDA_LAUNCHED();
     return IMP_OK;
