@@ -181,8 +181,27 @@ template <> __device__ __forceinline__ float to_f32<__half>(__half v) { return _
 template <> __device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
 template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; }
 
+/* One 16-byte chunk wq of a weight row times the same columns (from k) of the NC activation
+ * rows. */
+template <typename W, int NC>
+static __device__ __forceinline__ void mmv_f_chunk(int4 wq, const W *x, int64_t ldx, int64_t k, int M, float acc[NC]) {
+    constexpr int E = 16 / sizeof(W);
+    const W *wv = (const W *)&wq;
+#pragma unroll
+    for (int c = 0; c < NC; c++) {
+        if (c < M) {
+            const int4 xq = *(const int4 *)(x + c * ldx + k);
+            const W *xv = (const W *)&xq;
+#pragma unroll
+            for (int e = 0; e < E; e++) acc[c] += to_f32<W>(wv[e]) * to_f32<W>(xv[e]);
+        }
+    }
+}
+
 /* x [M][ldx] of type W (converted like the CPU does) or F32. VEC: K % (16 / sizeof(W)) == 0
- * and rows 16-byte aligned: 16-byte loads. */
+ * and rows 16-byte aligned: 16-byte loads, U of them issued before any is used (4 when
+ * several warps share a row: each warp's share is short, so its loads are best all in flight
+ * at once; 2 otherwise, keeping registers low enough for full occupancy). */
 template <typename W, int NC, bool VEC, int WPR>
 __global__ void __launch_bounds__(32 * MMV_WARPS)
     mmv_f(const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, mm_add ad, float *y, int64_t ldy,
@@ -199,20 +218,17 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
     if (VEC) {
-#pragma unroll 2
-        for (int64_t k = (int64_t)(sub * 32 + lane) * E; k < KK; k += 32 * WPR * E) {
-            W wv[E];
-            *(int4 *)wv = *(const int4 *)(wr + k);
+        constexpr int U = WPR >= 2 ? 4 : 2;
+        const int64_t step = 32 * WPR * E;
+        int64_t k = (int64_t)(sub * 32 + lane) * E;
+        for (; k + (U - 1) * step < KK; k += U * step) {
+            int4 wq[U];
 #pragma unroll
-            for (int c = 0; c < NC; c++) {
-                if (c < M) {
-                    W xv[E];
-                    *(int4 *)xv = *(const int4 *)(x + c * ldx + k);
+            for (int u = 0; u < U; u++) wq[u] = *(const int4 *)(wr + k + u * step);
 #pragma unroll
-                    for (int e = 0; e < E; e++) acc[c] += to_f32<W>(wv[e]) * to_f32<W>(xv[e]);
-                }
-            }
+            for (int u = 0; u < U; u++) mmv_f_chunk<W, NC>(wq[u], x, ldx, k + u * step, M, acc);
         }
+        for (; k < KK; k += step) mmv_f_chunk<W, NC>(*(const int4 *)(wr + k), x, ldx, k, M, acc);
     } else {
         for (int64_t k = sub * 32 + lane; k < KK; k += 32 * WPR) {
             const float wv = to_f32<W>(wr[k]);

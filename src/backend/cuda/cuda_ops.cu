@@ -86,12 +86,24 @@ __global__ void __launch_bounds__(NORM_THREADS)
                    bool one_plus_w, int8_t *q, float4 *mt) {
     constexpr int N = prep_n<WHAT>::N, PER = N / 32, KMAX = NORM_REGS / PER, NW = NORM_THREADS / 32;
     __shared__ double part[NW];
-    imp_pdl_enter();
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int64_t row = blockIdx.x / segs;
     const float *xr = x + row * ldx + (int64_t)(blockIdx.x % segs) * C;
     float *yr = y + row * ldy + (int64_t)(blockIdx.x % segs) * C;
     const int ng = (int)(C / N);
+    /* the weights (which no kernel writes) are read before waiting for x */
+    imp_pdl_launch();
+    float wv[NORM_REGS];
+#pragma unroll
+    for (int k = 0; k < KMAX; k++) {
+        const int g = warp + NW * k;
+#pragma unroll
+        for (int e = 0; e < PER; e++) {
+            const float wi = g < ng ? w[(int64_t)g * N + lane * PER + e] : 0.0f;
+            wv[k * PER + e] = one_plus_w ? 1.0f + wi : wi;
+        }
+    }
+    imp_pdl_wait();
     float v[NORM_REGS];
     double ss = 0.0;
 #pragma unroll
@@ -116,8 +128,7 @@ __global__ void __launch_bounds__(NORM_THREADS)
 #pragma unroll
         for (int e = 0; e < PER; e++) {
             const int64_t i = (int64_t)g * N + lane * PER + e;
-            const float wi = one_plus_w ? 1.0f + w[i] : w[i];
-            v[k * PER + e] = __fmul_rn(__fmul_rn(v[k * PER + e], s), wi);
+            v[k * PER + e] = __fmul_rn(__fmul_rn(v[k * PER + e], s), wv[k * PER + e]);
             yr[i] = v[k * PER + e];
         }
         if (WHAT != ACT_NONE) prep_group<WHAT>(v + k * PER, lane, g, row, C, q, mt);
