@@ -218,7 +218,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
 #pragma unroll
     for (int c = 0; c < NC; c++) acc[c] = 0.0f;
     if (VEC) {
-        constexpr int U = WPR >= 2 ? 4 : 2;
+        constexpr int U = 4;
         const int64_t step = 32 * WPR * E;
         int64_t k = (int64_t)(sub * 32 + lane) * E;
         for (; k + (U - 1) * step < KK; k += U * step) {
