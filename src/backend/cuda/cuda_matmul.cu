@@ -198,10 +198,18 @@ static __device__ __forceinline__ void mmv_f_chunk(int4 wq, const W *x, int64_t 
     }
 }
 
+/* 16 bytes of a weight, read once: through the read-only path without a place in L1, which
+ * stays for the activations every row of the SM reads again. */
+static __device__ __forceinline__ int4 ld_weight16(const void *p) {
+    int4 v;
+    asm volatile("ld.global.nc.L1::no_allocate.v4.s32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p));
+    return v;
+}
+
 /* x [M][ldx] of type W (converted like the CPU does) or F32. VEC: K % (16 / sizeof(W)) == 0
- * and rows 16-byte aligned: 16-byte loads, U of them issued before any is used (4 when
- * several warps share a row: each warp's share is short, so its loads are best all in flight
- * at once; 2 otherwise, keeping registers low enough for full occupancy). */
+ * and rows 16-byte aligned: 16-byte loads, 4 of them issued before any is used. */
 template <typename W, int NC, bool VEC, int WPR>
 __global__ void __launch_bounds__(32 * MMV_WARPS)
     mmv_f(const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, mm_add ad, float *y, int64_t ldy,
@@ -224,11 +232,11 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
         for (; k + (U - 1) * step < KK; k += U * step) {
             int4 wq[U];
 #pragma unroll
-            for (int u = 0; u < U; u++) wq[u] = *(const int4 *)(wr + k + u * step);
+            for (int u = 0; u < U; u++) wq[u] = ld_weight16(wr + k + u * step);
 #pragma unroll
             for (int u = 0; u < U; u++) mmv_f_chunk<W, NC>(wq[u], x, ldx, k + u * step, M, acc);
         }
-        for (; k < KK; k += step) mmv_f_chunk<W, NC>(*(const int4 *)(wr + k), x, ldx, k, M, acc);
+        for (; k < KK; k += step) mmv_f_chunk<W, NC>(ld_weight16(wr + k), x, ldx, k, M, acc);
     } else {
         for (int64_t k = sub * 32 + lane; k < KK; k += 32 * WPR) {
             const float wv = to_f32<W>(wr[k]);
