@@ -942,6 +942,25 @@ static void mm_case(ops_ctx *c, const ops_t *w, double w_power, imp_type t, int6
     ops_end(c, mark);
 }
 
+/* A random weight [N, K] of type t (*w, and its sum of squares *w_power) set up outside any
+ * case: a failure there is a case line of its own, "upload_weight ...tag". The caller releases
+ * from *mark. False on failure. */
+static bool mm_weight_make(ops_ctx *c, imp_type t, int64_t N, int64_t K, const char *tag, ops_t *w,
+                           double *w_power, int *mark) {
+    snprintf(c->name, sizeof c->name, "upload_weight %s N=%lld K=%lld%s", imp_type_name(t),
+             (long long)N, (long long)K, tag);
+    c->line[0] = c->why[0] = '\0';
+    c->failed = false;
+    ops_seed(c, c->name);
+    *mark = ops_mark(c);
+    const float *src = ops_randn(c, (size_t)(N * K), 1.0f);
+    *w_power = 0.0;
+    for (int64_t i = 0; i < N * K; i++) *w_power += (double)src[i] * (double)src[i];
+    *w = ops_weight(c, t, K, N, src);
+    if (c->failed) ops_case_print(c);
+    return !c->failed;
+}
+
 /* Every case of one weight [N, K] of type t, which is quantized and uploaded once (when any of
  * them passes the filter): M in Ms plain, plus the view variants for M in k_mm_M_views. */
 static void mm_weight_cases(ops_ctx *c, imp_type t, int64_t N, int64_t K, const int *Ms, size_t n_M,
@@ -959,20 +978,10 @@ static void mm_weight_cases(ops_ctx *c, imp_type t, int64_t N, int64_t K, const 
         }
     }
     if (!any) return;
-    /* The weight is set up outside any case: a failure there is a case line of its own. */
-    snprintf(c->name, sizeof c->name, "upload_weight %s N=%lld K=%lld", imp_type_name(t),
-             (long long)N, (long long)K);
-    c->line[0] = c->why[0] = '\0';
-    c->failed = false;
-    ops_seed(c, c->name);
-    const int mark = ops_mark(c);
-    const float *src = ops_randn(c, (size_t)(N * K), 1.0f);
-    double w_power = 0.0;
-    for (int64_t i = 0; i < N * K; i++) w_power += (double)src[i] * (double)src[i];
-    const ops_t w = ops_weight(c, t, K, N, src);
-    if (c->failed) {
-        ops_case_print(c);
-    } else {
+    ops_t w;
+    double w_power;
+    int mark;
+    if (mm_weight_make(c, t, N, K, "", &w, &w_power, &mark)) {
         for (size_t i = 0; i < n_M; i++) mm_case(c, &w, w_power, t, Ms[i], N, K, MM_PLAIN);
         for (size_t i = 0; views && i < OPS_LEN(k_mm_M_views); i++) {
             for (int v = MM_XROWS_YCOLS; v < MM_VIEWS; v++) {
@@ -1046,19 +1055,10 @@ static void suite_matmul_add(ops_ctx *c) {
     const int64_t N = 129, K = 512;
     for (size_t ti = 0; ti < OPS_LEN(k_types); ti++) {
         const imp_type t = k_types[ti];
-        snprintf(c->name, sizeof c->name, "upload_weight %s N=%lld K=%lld (addend)", imp_type_name(t), (long long)N,
-                 (long long)K);
-        c->line[0] = c->why[0] = '\0';
-        c->failed = false;
-        ops_seed(c, c->name);
-        const int mark = ops_mark(c);
-        const float *src = ops_randn(c, (size_t)(N * K), 1.0f);
-        double w_power = 0.0;
-        for (int64_t i = 0; i < N * K; i++) w_power += (double)src[i] * (double)src[i];
-        const ops_t w = ops_weight(c, t, K, N, src);
-        if (c->failed) {
-            ops_case_print(c);
-        } else {
+        ops_t w;
+        double w_power;
+        int mark;
+        if (mm_weight_make(c, t, N, K, " (addend)", &w, &w_power, &mark)) {
             for (size_t mi = 0; mi < OPS_LEN(k_M); mi++) {
                 for (int k = 0; k < MA_KINDS; k++) ma_case(c, &w, w_power, t, k_M[mi], N, K, (ma_kind)k);
             }
