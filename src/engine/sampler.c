@@ -9,6 +9,9 @@
  * as far as a stage needs (quickselect + introsort of a prefix; top-p first narrows the
  * candidates with a mass histogram). Everything sampling touches is allocated at create; only
  * accept may grow the history (window -1).
+ *
+ * Top-p and the draw work on integer masses (backend/sampling.h), which a backend's sample op
+ * computes the same way: for the same logits and uniform number both pick the same token.
  */
 #include "engine/sampler.h"
 
@@ -16,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/sampling.h"
 #include "base/mem.h"
 #include "tokenizer/tokenizer.h"
 
@@ -30,12 +34,18 @@
 /* First history allocation for a window of -1 ("all") or a long one. */
 #define IMP_HIST_INITIAL 1024
 
-/* One candidate token. key: scratch (typical sampling keeps the logit there while it sorts). */
+/* One candidate token. p: its probability (typical sampling); key: scratch (typical sampling
+ * keeps the logit there while it sorts); w: its mass (top-p, the draw; backend/sampling.h). */
 typedef struct imp_cand {
     int32_t id;
     float logit;
-    float p;
-    float key;
+    union {
+        struct {
+            float p;
+            float key;
+        };
+        uint64_t w;
+    };
 } imp_cand;
 
 struct imp_sampler {
@@ -60,6 +70,8 @@ struct imp_sampler {
 
     uint64_t rng[4]; /* xoshiro256** state */
     float mu;        /* Mirostat's current maximum surprise (bits)                      */
+    int mass_bits;   /* imp_sample_mass_bits(n_vocab)                                   */
+    float min_p_log; /* logf(min_p); -INFINITY when min-p is off                        */
 };
 
 /* ---- params ---------------------------------------------------------------------------------- */
@@ -221,6 +233,8 @@ imp_status imp_sampler_create(const imp_sampler_params *params, int32_t n_vocab,
     s->p.logit_bias = NULL;
     s->p.dry_breakers = NULL;
     s->n_vocab = n_vocab;
+    s->mass_bits = imp_sample_mass_bits(n_vocab);
+    s->min_p_log = p->min_p > 0 ? logf(p->min_p) : -INFINITY;
     const size_t nv = (size_t)n_vocab;
 
     s->penalties_on =
@@ -509,7 +523,8 @@ static float cand_max(const imp_cand *c, int32_t n, int32_t sorted) {
     return mx;
 }
 
-/* p = softmax(logit) over c[0, n) (n > 0). +INFINITY logits share all the mass. */
+/* p = softmax(logit) over c[0, n) (n > 0), for typical sampling. +INFINITY logits share all
+ * the mass. */
 static void cand_softmax(imp_cand *c, int32_t n, int32_t sorted) {
     const float mx = cand_max(c, n, sorted);
     if (mx == INFINITY) {
@@ -526,21 +541,26 @@ static void cand_softmax(imp_cand *c, int32_t n, int32_t sorted) {
     for (int32_t i = 0; i < n; i++) c[i].p = (float)(c[i].p / sum);
 }
 
-/* Draws an index from softmax(logit) over c[0, n) with one uniform number; sets p. */
-static int32_t cand_draw(imp_sampler *s, imp_cand *c, int32_t n, int32_t sorted) {
-    cand_softmax(c, n, sorted);
-    double sum = 0;
-    for (int32_t i = 0; i < n; i++) sum += c[i].p;
-    const double u = rng_uniform(s->rng) * sum;
-    double cum = 0;
-    int32_t last = 0;
+/* w = the masses of c[0, n) (n > 0) relative to their largest logit; returns their sum. */
+static uint64_t cand_mass(const imp_sampler *s, imp_cand *c, int32_t n, int32_t sorted) {
+    const float mx = cand_max(c, n, sorted);
+    uint64_t sum = 0;
+    for (int32_t i = 0; i < n; i++) sum += c[i].w = imp_sample_mass(c[i].logit, mx, s->mass_bits);
+    return sum;
+}
+
+/* Draws an index from c[0, n) in proportion to the masses of their logits, with the uniform
+ * number *r, or the generator's next one when r is NULL; sets w, *sum to their sum. */
+static int32_t cand_draw(imp_sampler *s, imp_cand *c, int32_t n, int32_t sorted, const double *r,
+                         uint64_t *sum) {
+    *sum = cand_mass(s, c, n, sorted);
+    const uint64_t target = imp_sample_draw_target(r ? *r : rng_uniform(s->rng), *sum);
+    uint64_t cum = 0;
     for (int32_t i = 0; i < n; i++) {
-        if (c[i].p <= 0) continue;
-        cum += c[i].p;
-        last = i;
-        if (cum > u) return i;
+        cum += c[i].w;
+        if (cum >= target) return i;
     }
-    return last; /* rounding left u at the very end */
+    return n - 1; /* not reached: target <= sum */
 }
 
 /* ---- truncations ------------------------------------------------------------------------- */
@@ -571,35 +591,36 @@ static int32_t trunc_typical(imp_cand *c, int32_t n, int32_t *sorted, float typ)
     return keep;
 }
 
-/* Cuts the sorted c[0, m) where the running mass first reaches top_p (m if it never does). */
-static int32_t top_p_cut(const imp_cand *c, int32_t m, float top_p) {
-    double cum = 0;
+/* Cuts the sorted c[0, m) where the running mass first reaches target (m if it never does). */
+static int32_t top_p_cut(const imp_cand *c, int32_t m, uint64_t target) {
+    uint64_t cum = 0;
     for (int32_t i = 0; i < m; i++) {
-        cum += c[i].p;
-        if (cum >= top_p) return i + 1;
+        cum += c[i].w;
+        if (cum >= target) return i + 1;
     }
     return m;
 }
 
-/* Nucleus: the most probable tokens until their mass reaches top_p.
+/* Nucleus: the most probable tokens until their mass reaches imp_sample_top_p_target.
  * Many unsorted candidates (top-k off): partitioning the whole vocabulary would cost
  * milliseconds of mispredicted branches, so a histogram of the mass by distance below the max
- * logit (1/8-nat buckets) first finds a bucket by which top_p is reached; only the tokens up to
- * it (a prefix of the sorted order holding >= top_p, hence the whole nucleus) are kept and
- * sorted. Otherwise: sort a prefix of 256, then 8x larger ones, until the mass is reached. */
-static int32_t trunc_top_p(imp_cand *c, int32_t n, int32_t *sorted, float top_p) {
+ * logit (1/8-nat buckets) first finds a bucket by which the target is reached; only the tokens
+ * up to it (a prefix of the sorted order holding enough mass, hence the whole nucleus) are kept
+ * and sorted. Otherwise: sort a prefix of 256, then 8x larger ones, until the mass is reached.
+ * The masses are integers, so the sums do not depend on the order they are taken in. */
+static int32_t trunc_top_p(const imp_sampler *s, imp_cand *c, int32_t n, int32_t *sorted,
+                           float top_p) {
     enum { NB = 256 };
     const float scale = 8.0f;
     const float mx = cand_max(c, n, *sorted);
+    const uint64_t target = imp_sample_top_p_target(top_p, cand_mass(s, c, n, *sorted));
     if (n > 1024 && *sorted < 256 && isfinite(mx)) {
-        double hist[NB] = {0}, sum = 0;
+        uint64_t hist[NB] = {0};
         for (int32_t i = 0; i < n; i++) {
-            const float w = expf(c[i].logit - mx), d = (mx - c[i].logit) * scale;
-            c[i].p = w;
-            sum += w;
-            hist[d < NB - 1 ? (int)d : NB - 1] += w;
+            const float d = (mx - c[i].logit) * scale;
+            hist[d < NB - 1 ? (int)d : NB - 1] += c[i].w;
         }
-        double cum = 0, target = (double)top_p * sum;
+        uint64_t cum = 0;
         int last = NB - 1;
         for (int b = 0; b < NB; b++) {
             cum += hist[b];
@@ -611,23 +632,19 @@ static int32_t trunc_top_p(imp_cand *c, int32_t n, int32_t *sorted, float top_p)
         int32_t m = 0;
         for (int32_t i = 0; i < n; i++) {
             const float d = (mx - c[i].logit) * scale;
-            if ((d < NB - 1 ? (int)d : NB - 1) <= last) {
-                c[m] = c[i];
-                c[m++].p = (float)(c[i].p / sum);
-            }
+            if ((d < NB - 1 ? (int)d : NB - 1) <= last) c[m++] = c[i];
         }
         cand_sort(c, 0, m, 64);
         *sorted = m;
-        return top_p_cut(c, m, top_p);
+        return top_p_cut(c, m, target);
     }
-    cand_softmax(c, n, *sorted);
-    double cum = 0;
+    uint64_t cum = 0;
     int32_t i = 0, m = IMP_MAX(*sorted, IMP_MIN(n, 256));
     for (;;) {
         cand_sort_prefix(c, n, sorted, m);
         for (; i < m; i++) {
-            cum += c[i].p;
-            if (cum >= top_p) return i + 1;
+            cum += c[i].w;
+            if (cum >= target) return i + 1;
         }
         if (m == n) return n;
         m = n / 8 < m ? n : m * 8;
@@ -635,8 +652,8 @@ static int32_t trunc_top_p(imp_cand *c, int32_t n, int32_t *sorted, float top_p)
 }
 
 /* min-p: keep p >= min_p * p_max, i.e. logit >= max + ln(min_p); order kept. */
-static int32_t trunc_min_p(imp_cand *c, int32_t n, int32_t *sorted, float min_p) {
-    const float thr = cand_max(c, n, *sorted) + logf(min_p);
+static int32_t trunc_min_p(imp_cand *c, int32_t n, int32_t *sorted, float min_p_log) {
+    const float thr = cand_max(c, n, *sorted) + min_p_log;
     int32_t m = 0, s = 0;
     for (int32_t i = 0; i < n; i++) {
         if (c[i].logit >= thr) {
@@ -687,9 +704,11 @@ static imp_status sample_greedy(const imp_sampler *s, const float *x, int32_t *t
 }
 
 /* Draws from c[0, n), updates mu with the surprise of the draw. */
-static int32_t mirostat_draw(imp_sampler *s, imp_cand *c, int32_t n, int32_t sorted) {
-    int32_t i = cand_draw(s, c, n, sorted);
-    const float surprise = -log2f(c[i].p);
+static int32_t mirostat_draw(imp_sampler *s, imp_cand *c, int32_t n, int32_t sorted,
+                             const double *r) {
+    uint64_t sum;
+    const int32_t i = cand_draw(s, c, n, sorted, r, &sum);
+    const float surprise = (float)-log2((double)c[i].w / (double)sum);
     s->mu -= s->p.mirostat_eta * (surprise - s->p.mirostat_tau);
     return c[i].id;
 }
@@ -698,7 +717,8 @@ static int32_t mirostat_draw(imp_sampler *s, imp_cand *c, int32_t n, int32_t sor
  * stays), draw from the rest renormalized, then mu -= eta * (surprise of the draw - tau).
  * p >= 2^-mu is tested as y >= ln(sum e^y) - mu ln 2 on y = (logit - max) / T, so only the
  * normalizer needs an exp per token and the survivors are the only candidates built. */
-static imp_status sample_mirostat2(imp_sampler *s, const float *x, int32_t *token, imp_error *err) {
+static imp_status sample_mirostat2(imp_sampler *s, const float *x, const double *r, int32_t *token,
+                                   imp_error *err) {
     const float t = s->p.temperature;
     const int32_t nv = s->n_vocab;
     imp_cand *c = s->cand;
@@ -736,13 +756,14 @@ static imp_status sample_mirostat2(imp_sampler *s, const float *x, int32_t *toke
             n = 1;
         }
     }
-    *token = mirostat_draw(s, c, n, 0);
+    *token = mirostat_draw(s, c, n, 0, r);
     return IMP_OK;
 }
 
 /* Mirostat (v1): estimate the Zipf exponent s from the m = 100 most probable tokens, keep the
  * top k = (e 2^mu / (1 - N^-e))^(1/s) with e = s - 1 (N = n_vocab), draw, update mu as v2. */
-static imp_status sample_mirostat1(imp_sampler *s, const float *x, int32_t *token, imp_error *err) {
+static imp_status sample_mirostat1(imp_sampler *s, const float *x, const double *r, int32_t *token,
+                                   imp_error *err) {
     const float t = s->p.temperature;
     const int32_t nv = s->n_vocab;
     imp_cand *c = s->cand;
@@ -774,11 +795,14 @@ static imp_status sample_mirostat1(imp_sampler *s, const float *x, int32_t *toke
     int32_t kk = !(k >= 1) ? 1 : k >= (double)n ? n : (int32_t)k;
     cand_sort_prefix(c, n, &sorted, kk);
     scale_temperature(c, kk, t);
-    *token = mirostat_draw(s, c, kk, sorted);
+    *token = mirostat_draw(s, c, kk, sorted, r);
     return IMP_OK;
 }
 
-static imp_status sample_chain(imp_sampler *s, const float *x, int32_t *token, imp_error *err) {
+/* The draw walks the survivors in the order (logit desc, id asc) when top-k is on (even when it
+ * keeps every token) or top-p ran, in id order otherwise (backend/sampling.h). */
+static imp_status sample_chain(imp_sampler *s, const float *x, const double *r, int32_t *token,
+                               imp_error *err) {
     const imp_sampler_params *p = &s->p;
     imp_cand *c = s->cand;
     int32_t n, sorted;
@@ -790,22 +814,23 @@ static imp_status sample_chain(imp_sampler *s, const float *x, int32_t *token, i
     } else {
         n = cand_all(x, s->n_vocab, c);
         sorted = 0;
-        if (p->top_k > 0 && p->top_k < n) {
-            cand_sort_prefix(c, n, &sorted, p->top_k);
-            n = p->top_k;
-        }
+        if (p->top_k > 0 && p->top_k < s->n_vocab) cand_sort_prefix(c, n, &sorted, p->top_k);
+        if (p->top_k > 0 && p->top_k < n) n = p->top_k;
     }
     if (n == 0) return none_left(err);
     if (p->typical_p < 1 && n > 1) n = trunc_typical(c, n, &sorted, p->typical_p);
-    if (p->top_p < 1 && n > 1) n = trunc_top_p(c, n, &sorted, p->top_p);
+    if (p->top_p < 1 && n > 1) n = trunc_top_p(s, c, n, &sorted, p->top_p);
     sorted = IMP_MIN(sorted, n);
-    if (p->min_p > 0 && n > 1) n = trunc_min_p(c, n, &sorted, p->min_p);
+    if (p->min_p > 0 && n > 1) n = trunc_min_p(c, n, &sorted, s->min_p_log);
     scale_temperature(c, n, p->temperature);
-    *token = c[cand_draw(s, c, n, sorted)].id;
+    uint64_t sum;
+    *token = c[cand_draw(s, c, n, sorted, r, &sum)].id;
     return IMP_OK;
 }
 
-imp_status imp_sampler_sample(imp_sampler *s, const float *logits, int32_t *token, imp_error *err) {
+/* imp_sampler_sample with the draw's uniform number r, or the generator's when r is NULL. */
+static imp_status sample_with(imp_sampler *s, const float *logits, const double *r, int32_t *token,
+                              imp_error *err) {
     if (!s || !logits || !token) return BAD("NULL argument to sample");
     const float *x = logits;
     if (s->modify) {
@@ -824,7 +849,30 @@ imp_status imp_sampler_sample(imp_sampler *s, const float *logits, int32_t *toke
         x = s->logits;
     }
     if (s->p.temperature <= 0) return sample_greedy(s, x, token, err);
-    if (s->p.mirostat == 2) return sample_mirostat2(s, x, token, err);
-    if (s->p.mirostat == 1) return sample_mirostat1(s, x, token, err);
-    return sample_chain(s, x, token, err);
+    if (s->p.mirostat == 2) return sample_mirostat2(s, x, r, token, err);
+    if (s->p.mirostat == 1) return sample_mirostat1(s, x, r, token, err);
+    return sample_chain(s, x, r, token, err);
+}
+
+imp_status imp_sampler_sample(imp_sampler *s, const float *logits, int32_t *token, imp_error *err) {
+    return sample_with(s, logits, NULL, token, err);
+}
+
+imp_status imp_sampler_sample_r(imp_sampler *s, const float *logits, double r, int32_t *token,
+                                imp_error *err) {
+    if (!(r >= 0 && r < 1)) return BAD("r is %g; must be in [0, 1)", r);
+    return sample_with(s, logits, &r, token, err);
+}
+
+bool imp_sampler_prepare(imp_sampler *s, imp_sample_params *out) {
+    if (!s || !out || s->modify) return false;
+    const imp_sampler_params *p = &s->p;
+    const bool greedy = p->temperature <= 0;
+    if (!greedy && (p->mirostat || p->typical_p < 1)) return false;
+    out->temperature = p->temperature;
+    out->top_k = p->top_k;
+    out->top_p = p->top_p;
+    out->min_p_log = s->min_p_log;
+    out->r = greedy ? 0.0 : rng_uniform(s->rng);
+    return true;
 }

@@ -21,7 +21,9 @@
  * Determinism: the same params (seed included), the same accepted tokens and the same logits
  * give the same choices. The generator is xoshiro256** seeded through splitmix64, one draw per
  * non-greedy sample: the stream differs from llama.cpp's mt19937, so the same seed does not pick
- * the same tokens as llama.cpp does.
+ * the same tokens as llama.cpp does. Top-p and the draw use the integer masses of
+ * backend/sampling.h, so a backend's sample op given imp_sampler_prepare's parameters picks the
+ * token this sampler would (sampling on the GPU without downloading the logits).
  *
  * Threads: a sampler is per-sequence state; calls on one sampler must not overlap; different
  * samplers are independent. Nothing is global.
@@ -33,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/sampling.h"
 #include "base/status.h"
 #include "tokenizer/vocab.h"
 
@@ -101,6 +104,21 @@ void imp_sampler_accept(imp_sampler *s, int32_t token);
  * Fails (IMP_ERR_INVALID_ARG) on NULL arguments or when no token has a logit above -INFINITY
  * after bias, penalties and DRY (everything banned or NaN). */
 imp_status imp_sampler_sample(imp_sampler *s, const float *logits, int32_t *token, imp_error *err);
+
+/* imp_sampler_sample with r in [0, 1) in place of the generator's next number (which is not
+ * drawn): what a backend given the same r must reproduce. IMP_ERR_INVALID_ARG for r outside
+ * [0, 1) and as imp_sampler_sample otherwise. */
+imp_status imp_sampler_sample_r(imp_sampler *s, const float *logits, double r, int32_t *token,
+                                imp_error *err);
+
+/* For sampling elsewhere (a backend's sample op, backend.h): when s uses only what that op runs
+ * (greedy, or temperature with top-k / top-p / min-p; no logit bias, penalties, DRY, typical or
+ * Mirostat), fills *p for the next sample, draws r from the generator exactly as
+ * imp_sampler_sample would (greedy: none, r = 0) and returns true; the op's token is then the
+ * one imp_sampler_sample would have returned. Otherwise returns false and changes nothing.
+ * (Unlike imp_sampler_sample, r is drawn even if the row turns out to have no token above
+ * -inf; sampling fails then anyway.) */
+bool imp_sampler_prepare(imp_sampler *s, imp_sample_params *p);
 
 /* Mirostat's current mu (2 * tau after create/reset; 0 when Mirostat is off). */
 float imp_sampler_mirostat_mu(const imp_sampler *s);

@@ -762,6 +762,226 @@ static void test_dry(void) {
     imp_vocab_free(v);
 }
 
+/* ---- the chain's definition (backend/sampling.h), shared with backends' sample ops ----------- */
+
+/* The exp every side uses: within 2 ulp of exp, 1 at 0, 0 for -inf / NaN / far below. */
+static void test_sample_exp(void) {
+    double worst = 0;
+    for (float x = -80.0f; x <= 0.0f; x += 0.0009765625f * 7.3f) {
+        const double want = exp((double)x), got = imp_sample_exp(x);
+        if (fabs(got - want) / want > worst) worst = fabs(got - want) / want;
+    }
+    CHECKF(worst < 2.5e-7, "imp_sample_exp: relative error %.3g", worst);
+    CHECK(imp_sample_exp(0.0f) == 1.0f && imp_sample_exp(-0.0f) == 1.0f);
+    CHECK(imp_sample_exp(-INFINITY) == 0.0f && imp_sample_exp(NAN) == 0.0f);
+    CHECK(imp_sample_exp(-100.0f) == 0.0f);
+    /* V masses of at most 2^bits fit below 2^63, and bits is the largest that does */
+    const int64_t vs[6] = {1, 2, 7, 32000, 262144, INT32_MAX};
+    for (int i = 0; i < 6; i++) {
+        const int b = imp_sample_mass_bits(vs[i]);
+        const double cap = ldexp((double)vs[i], b), cap2 = ldexp((double)vs[i], b + 1);
+        CHECKF(cap <= 0x1p62 && cap2 > 0x1p62, "mass bits for V=%lld: %d", (long long)vs[i], b);
+    }
+    CHECK(imp_sample_mass(1.5f, 1.5f, 40) == (uint64_t)1 << 40);
+    CHECK(imp_sample_mass(INFINITY, INFINITY, 40) == (uint64_t)1 << 40);
+    CHECK(imp_sample_mass(3.0f, INFINITY, 40) == 0);
+    CHECK(imp_sample_mass(-INFINITY, 0.0f, 40) == 0);
+    CHECK(imp_sample_top_p_target(0.0f, 100) == 0 && imp_sample_top_p_target(0.5f, 101) == 51);
+    CHECK(imp_sample_top_p_target(0.99999994f, (uint64_t)1 << 62) <= (uint64_t)1 << 62);
+    CHECK(imp_sample_draw_target(0.0, 10) == 1 && imp_sample_draw_target(0.55, 10) == 6);
+    CHECK(imp_sample_draw_target(0x1.fffffffffffffp-1, 10) == 10);
+    CHECK(imp_sample_draw_target(0x1.fffffffffffffp-1, (uint64_t)1 << 62) == ((uint64_t)1 << 62) - 511);
+}
+
+static const float *g_ref_x; /* qsort's comparators read the logits through it */
+static int ref_before(const void *a, const void *b) {
+    const int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    if (g_ref_x[i] != g_ref_x[j]) return g_ref_x[i] > g_ref_x[j] ? -1 : 1;
+    return i < j ? -1 : 1;
+}
+static int ref_by_id(const void *a, const void *b) {
+    const int32_t i = *(const int32_t *)a, j = *(const int32_t *)b;
+    return i < j ? -1 : i > j;
+}
+
+/* The chain exactly as backend/sampling.h states it: a full sort, then each step in turn.
+ * ord: scratch [V]. -1 when no logit is above -inf. */
+static int32_t chain_ref(const float *x, int32_t V, const imp_sample_params *p, int32_t *ord) {
+    int32_t n = 0;
+    for (int32_t i = 0; i < V; i++)
+        if (x[i] > -INFINITY) ord[n++] = i;
+    if (n == 0) return -1;
+    g_ref_x = x;
+    qsort(ord, (size_t)n, sizeof *ord, ref_before);
+    if (!(p->temperature > 0)) return ord[0];
+    const bool topk = p->top_k > 0 && p->top_k < V;
+    if (topk && p->top_k < n) n = p->top_k;
+    const float mx = x[ord[0]];
+    const int bits = imp_sample_mass_bits(V);
+    if (p->top_p < 1) {
+        uint64_t S = 0, cum = 0;
+        for (int32_t i = 0; i < n; i++) S += imp_sample_mass(x[ord[i]], mx, bits);
+        const uint64_t T = imp_sample_top_p_target(p->top_p, S);
+        for (int32_t i = 0; i < n; i++) {
+            cum += imp_sample_mass(x[ord[i]], mx, bits);
+            if (cum >= T) {
+                n = i + 1;
+                break;
+            }
+        }
+    }
+    int32_t m = 0;
+    for (int32_t i = 0; i < n; i++)
+        if (p->min_p_log == -INFINITY || x[ord[i]] >= mx + p->min_p_log) ord[m++] = ord[i];
+    if (!topk && !(p->top_p < 1)) qsort(ord, (size_t)m, sizeof *ord, ref_by_id);
+    const float t = p->temperature, mxt = mx / t;
+    uint64_t S = 0, cum = 0;
+    for (int32_t i = 0; i < m; i++) S += imp_sample_mass(x[ord[i]] / t, mxt, bits);
+    const uint64_t T = imp_sample_draw_target(p->r, S);
+    for (int32_t i = 0; i < m; i++) {
+        cum += imp_sample_mass(x[ord[i]] / t, mxt, bits);
+        if (cum >= T) return ord[i];
+    }
+    return -2; /* not reached */
+}
+
+/* Random logits of one of several kinds: normal, flat, with exact ties, many -inf and some NaN,
+ * a few finite among -inf, two +inf, all -inf. */
+static void chain_logits(imp_test_rng *rng, float *x, int32_t V, int kind) {
+    for (int32_t i = 0; i < V; i++) {
+        const float v = imp_test_rng_normal(rng);
+        const uint64_t u = imp_test_rng_u64(rng) % 100;
+        switch (kind) {
+        case 0: x[i] = 2.5f * v; break;
+        case 1: x[i] = 0.3f * v; break;
+        case 2: x[i] = roundf(4 * v) / 4; break;
+        case 3: x[i] = u < 45 ? -INFINITY : u < 50 ? NAN : 2 * v; break;
+        case 4: x[i] = -INFINITY; break;
+        case 5: x[i] = 2 * v; break;
+        default: x[i] = u < 90 ? -INFINITY : NAN; break;
+        }
+    }
+    if (kind == 4)
+        for (int j = 0; j < 12; j++) x[imp_test_rng_u64(rng) % (uint64_t)V] = roundf(imp_test_rng_normal(rng));
+    if (kind == 5)
+        for (int j = 0; j < 2; j++) x[imp_test_rng_u64(rng) % (uint64_t)V] = INFINITY;
+}
+
+/* imp_sampler_sample_r (heap top-k, quickselect top-k, the top-p histogram and partial-sort
+ * paths, min-p, temperature, the draw) picks exactly chain_ref's token, and
+ * imp_sampler_prepare hands out the parameters the chain reads. */
+static void test_chain_definition(void) {
+    const int32_t vs[7] = {1, 2, 7, 40, 300, 1500, 3000};
+    const float temps[4] = {0.0f, 0.7f, 1.5f, 1e-30f};
+    const float tps[4] = {0.0f, 0.5f, 0.95f, 1.0f};
+    const float mps[3] = {0.0f, 0.05f, 1.0f};
+    imp_test_rng rng = {2024};
+    int cases = 0, bad = 0;
+    for (int vi = 0; vi < 7; vi++) {
+        const int32_t V = vs[vi];
+        const int32_t ks[6] = {0, 1, 5, V > 1 ? V - 1 : 1, V, 1100};
+        float *x = malloc((size_t)V * sizeof *x);
+        int32_t *ord = malloc((size_t)V * sizeof *ord);
+        for (int kind = 0; kind < 7; kind++) {
+            chain_logits(&rng, x, V, kind);
+            for (int ti = 0; ti < 4; ti++)
+                for (int ki = 0; ki < 6; ki++)
+                    for (int pi = 0; pi < 4; pi++)
+                        for (int mi = 0; mi < 3; mi++) {
+                            if (ti == 0 && (ki || pi || mi)) continue;
+                            imp_sampler_params sp = plain();
+                            sp.temperature = temps[ti];
+                            sp.top_k = ks[ki];
+                            sp.top_p = tps[pi];
+                            sp.min_p = mps[mi];
+                            imp_sampler *s = make(&sp, V, NULL);
+                            imp_sample_params p;
+                            CHECK(s && imp_sampler_prepare(s, &p));
+                            if (!s) continue;
+                            CHECK(p.temperature == sp.temperature && p.top_k == sp.top_k &&
+                                  p.top_p == sp.top_p);
+                            CHECK(mps[mi] > 0 ? p.min_p_log == logf(mps[mi]) : p.min_p_log == -INFINITY);
+                            for (int ri = 0; ri < 4; ri++) {
+                                p.r = ri == 0 ? 0.0 : ri == 1 ? 0x1.fffffffffffffp-1 : imp_test_rng_u64(&rng) * 0x1p-64;
+                                int32_t got = -1;
+                                imp_error err;
+                                const imp_status st = imp_sampler_sample_r(s, x, p.r, &got, &err);
+                                const int32_t want = chain_ref(x, V, &p, ord);
+                                cases++;
+                                if ((st == IMP_OK ? got : -1) != want) {
+                                    if (bad++ < 10)
+                                        fprintf(stderr, "  chain V=%d kind %d T=%g k=%d top_p=%g min_p=%g r=%.17g: sampler %d, definition %d\n",
+                                                V, kind, (double)sp.temperature, sp.top_k, (double)sp.top_p,
+                                                (double)sp.min_p, p.r, st == IMP_OK ? got : -1, want);
+                                }
+                            }
+                            imp_sampler_free(s);
+                        }
+        }
+        free(x);
+        free(ord);
+    }
+    CHECKF(bad == 0, "the sampler left the chain's definition in %d of %d cases", bad, cases);
+}
+
+/* prepare + sample_r replays imp_sampler_sample's choices (the same generator draws); prepare
+ * refuses what only the host sampler runs; sample_r checks r. */
+static void test_prepare(void) {
+    enum { N = 500, D = 300 };
+    float *l = malloc(N * sizeof *l);
+    imp_test_rng rng = {31};
+    for (int i = 0; i < N; i++) l[i] = 2 * imp_test_rng_normal(&rng);
+    imp_sampler_params cfg[3] = {imp_sampler_params_default(), plain(), plain()};
+    cfg[1].top_p = 0.9f;
+    cfg[2].temperature = 0; /* greedy: no draws */
+    for (int c = 0; c < 3; c++) {
+        cfg[c].seed = 77;
+        imp_sampler *a = make(&cfg[c], N, NULL), *b = make(&cfg[c], N, NULL);
+        int same = 0;
+        for (int i = 0; i < D; i++) {
+            imp_sample_params p;
+            int32_t ta = -1, tb = -2;
+            imp_error err;
+            if (imp_sampler_sample(a, l, &ta, &err) == IMP_OK && imp_sampler_prepare(b, &p) &&
+                imp_sampler_sample_r(b, l, p.r, &tb, &err) == IMP_OK)
+                same += ta == tb;
+            if (c == 2) CHECK(p.r == 0.0);
+        }
+        CHECKF(same == D, "config %d: prepare + sample_r matched %d of %d draws", c, same, D);
+        imp_sampler_free(a);
+        imp_sampler_free(b);
+    }
+    /* refused: bias, penalties, DRY, typical, Mirostat; greedy with Mirostat set is fine */
+    imp_logit_bias bias = {3, 1.0f};
+    imp_sampler_params r[5];
+    for (int i = 0; i < 5; i++) r[i] = plain();
+    r[0].logit_bias = &bias;
+    r[0].n_logit_bias = 1;
+    r[1].repeat_penalty = 1.1f;
+    r[2].dry_multiplier = 0.8f;
+    r[3].typical_p = 0.9f;
+    r[4].mirostat = 2;
+    for (int i = 0; i < 5; i++) {
+        imp_sampler *s = make(&r[i], N, NULL);
+        imp_sample_params p;
+        memset(&p, 0x5a, sizeof p);
+        const imp_sample_params before = p;
+        CHECKF(!imp_sampler_prepare(s, &p) && !memcmp(&p, &before, sizeof p), "config %d accepted", i);
+        imp_sampler_free(s);
+    }
+    r[4].temperature = 0;
+    imp_sampler *s = make(&r[4], N, NULL);
+    imp_sample_params p;
+    CHECK(imp_sampler_prepare(s, &p) && p.temperature == 0);
+    int32_t t;
+    imp_error err;
+    CHECK(imp_sampler_sample_r(s, l, 1.0, &t, &err) == IMP_ERR_INVALID_ARG);
+    CHECK(imp_sampler_sample_r(s, l, -0.5, &t, &err) == IMP_ERR_INVALID_ARG);
+    CHECK(imp_sampler_sample_r(s, l, NAN, &t, &err) == IMP_ERR_INVALID_ARG);
+    imp_sampler_free(s);
+    free(l);
+}
+
 /* ---- Mirostat ------------------------------------------------------------------------------ */
 
 static void test_mirostat2(void) {
@@ -974,6 +1194,9 @@ int main(void) {
     test_seeds();
     test_bias_penalties();
     test_dry();
+    test_sample_exp();
+    test_chain_definition();
+    test_prepare();
     test_mirostat2();
     test_mirostat1();
     return imp_test_finish("test_sampler");
