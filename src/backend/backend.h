@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "backend/sampling.h"
 #include "base/status.h"
 #include "quant/quant.h"
 
@@ -210,6 +211,15 @@ typedef struct imp_backend_ops {
                                int32_t n_out, bool *done, imp_error *err);
     imp_status (*graph_begin)(imp_backend *be, uint64_t key, bool *capturing, imp_error *err);
     imp_status (*graph_end)(imp_backend *be, uint64_t key, bool ok, bool *launched, imp_error *err);
+
+    /* Optional (NULL on the CPU: the engine downloads the logits and the host sampler runs).
+     * tokens[i] (host memory) = the token backend/sampling.h's chain picks from row i of
+     * logits [n, V] (F32, backend memory) with params p[i] (host memory, n = logits->ne1), or
+     * -1 when the row has no logit above -inf. The same token imp_sampler_sample_r picks for
+     * the same logits and r. Runs after the ops queued before it; synchronous: returns once
+     * tokens are written. IMP_ERR_INVALID_ARG on a bad tensor or r outside [0, 1). */
+    imp_status (*sample)(imp_backend *be, const imp_tensor *logits, const imp_sample_params *p, int32_t *tokens,
+                         imp_error *err);
 } imp_backend_ops;
 
 struct imp_backend {

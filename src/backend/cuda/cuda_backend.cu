@@ -1,8 +1,8 @@
 /*
  * The CUDA backend: device selection, memory, weight upload (with the body/head repack of
  * quantized blocks, cuda_common.cuh), the step's batch copied to the device once
- * (begin_step), and the op table. The ops themselves live in cuda_ops.cu, cuda_matmul.cu and
- * cuda_attn.cu.
+ * (begin_step), and the op table. The ops themselves live in cuda_ops.cu, cuda_matmul.cu,
+ * cuda_attn.cu and cuda_sample.cu.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +91,8 @@ static void cuda_free(imp_backend *be) {
         if (c->graphs[i].exec) cudaGraphExecDestroy(c->graphs[i].exec);
     }
     if (c->step.dev) cudaFree(c->step.dev);
+    if (c->smp_dev) cudaFree(c->smp_dev);
+    if (c->smp_host) cudaFreeHost(c->smp_host);
     if (c->step.host) cudaFreeHost(c->step.host);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);
@@ -454,6 +456,7 @@ static const imp_backend_ops k_cuda_ops = {
     .graph_replay = cuda_graph_replay,
     .graph_begin = cuda_graph_begin,
     .graph_end = cuda_graph_end,
+    .sample = imp_cuda_sample,
 };
 
 extern "C" imp_status imp_device_mem_info(int device, size_t *free_bytes, size_t *total_bytes, imp_error *err) {

@@ -104,6 +104,7 @@ typedef struct imp_cuda {
     bool capture_failed; /* something during this recording needed to                    */
     uint32_t epoch;      /* bumped whenever a buffer a graph may point into moves          */
     imp_cuda_graph graphs[IMP_CUDA_GRAPHS];
+    int32_t *smp_dev, *smp_host; /* sample: one launch's tokens on the device / pinned host   */
     /* What c->act holds, so that matmuls sharing an input (q, k, v; gate, up) quantize it
      * once: valid while gen is unchanged. Every op that may write device memory other than
      * matmul bumps gen (IMP_CUDA_WRITES); a matmul bumps it when its output overlaps x. */
@@ -214,6 +215,8 @@ imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const i
                                   const imp_batch *batch, imp_kv_store *kv, int layer);
 imp_status imp_cuda_attention(imp_backend *be, const imp_tensor *q, const imp_kv_store *kv, int layer,
                               const imp_batch *batch, const imp_attn_params *ap, imp_tensor *out);
+imp_status imp_cuda_sample(imp_backend *be, const imp_tensor *logits, const imp_sample_params *p, int32_t *tokens,
+                           imp_error *err);
 /* Called once at create: raises the shared-memory limits of the attention kernels. */
 imp_status imp_cuda_attention_init(imp_cuda *c);
 
