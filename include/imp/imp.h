@@ -235,7 +235,8 @@ ImpStatus imp_set_sampling(ImpContext ctx, const ImpGenerateParams *params);
 ImpStatus imp_decode_step(ImpContext ctx, int32_t *token, bool *is_eog);
 
 /* The current logits (n_vocab floats, owned by the context, valid until the next call), or
- * NULL when there are none. */
+ * NULL when there are none. On a GPU, generation samples there and leaves the logits in device
+ * memory: the first call after a step downloads them. */
 const float *imp_get_logits(ImpContext ctx, int32_t *n_vocab);
 
 /* ---- chat templates ----------------------------------------------------------------------- */

@@ -2,6 +2,11 @@
  * The public API (include/imp/imp.h) over model + engine + sampler. A context is one
  * conversation: an engine with one KV sequence, the token history that sequence holds, a
  * sampler, and the logits of the last computed token.
+ *
+ * Sampling runs on the backend (backend.h's sample op) when it has one and the sampler's
+ * configuration is all that op runs (imp_sampler_prepare): the logits then stay on the device
+ * and are downloaded only if imp_get_logits asks for them. Otherwise the host sampler reads
+ * the downloaded logits. Both pick the same token for the same logits and seed.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <imp/imp.h>
@@ -30,7 +35,7 @@ struct ImpContext_ {
     imp_kv_seq seq;
     imp_tokens hist;          /* tokens whose K/V are in seq, in order      */
     imp_sampler *smp;         /* for imp_decode_step                         */
-    const float *logits;      /* of hist's last token, or NULL               */
+    int32_t logits_row;       /* the engine's row of hist's last token's logits, or -1 */
     int32_t ith_first, ith_n; /* imp_get_logits_ith: tokens [first, n) of the last prefill */
     ImpStats stats;
     imp_error err;
@@ -218,6 +223,7 @@ ImpStatus imp_context_create(ImpModel model, const ImpConfig *cfg, ImpContext *o
     ImpContext ctx = imp_calloc(1, sizeof *ctx);
     if (!ctx) return IMP_ERR_NOMEM;
     ctx->model = model;
+    ctx->logits_row = -1;
     imp_engine_params ep = imp_engine_params_default();
     ep.n_threads = cfg->n_threads;
     ep.max_seq_len = cfg->max_seq_len;
@@ -260,7 +266,7 @@ void imp_context_reset(ImpContext ctx) {
     if (!ctx) return;
     imp_engine_seq_truncate(ctx->e, &ctx->seq, 0);
     ctx->hist.n = 0;
-    ctx->logits = NULL;
+    ctx->logits_row = -1;
     ctx->ith_first = ctx->ith_n = 0;
     memset(&ctx->stats, 0, sizeof ctx->stats);
     imp_sampler_reset(ctx->smp);
@@ -279,14 +285,14 @@ ImpStatus imp_context_stats(ImpContext ctx, ImpStats *stats) {
 const float *imp_get_logits(ImpContext ctx, int32_t *n_vocab) {
     if (!ctx) return NULL;
     if (n_vocab) *n_vocab = ctx->model->m->hp.n_vocab;
-    return ctx->logits;
+    return ctx->logits_row >= 0 ? imp_engine_logits(ctx->e, ctx->logits_row) : NULL;
 }
 
 /* Appends tokens to the history and computes them, keeping the logits of tokens [first, n); the
  * last one's become current. */
 static imp_status ctx_feed_from(ImpContext ctx, const int32_t *tokens, size_t n, size_t first) {
     if (n == 0) return IMP_OK;
-    ctx->logits = NULL;
+    ctx->logits_row = -1;
     ctx->ith_first = ctx->ith_n = 0;
     if (n > (size_t)INT32_MAX) return imp_error_set(&ctx->err, IMP_ERR_RANGE, "too many tokens");
     imp_engine_input in = {.seq = &ctx->seq, .tokens = tokens, .n_tokens = (int32_t)n, .first_logit = (int32_t)first};
@@ -301,7 +307,7 @@ static imp_status ctx_feed_from(ImpContext ctx, const int32_t *tokens, size_t n,
         }
     }
     if (st == IMP_OK) {
-        ctx->logits = imp_engine_logits(ctx->e, (int32_t)(n - first) - 1);
+        ctx->logits_row = (int32_t)(n - first) - 1;
         ctx->ith_first = (int32_t)first;
         ctx->ith_n = (int32_t)n;
     }
@@ -345,12 +351,25 @@ ImpStatus imp_set_sampling(ImpContext ctx, const ImpGenerateParams *params) {
     return IMP_OK;
 }
 
-/* Samples from the current logits with smp; eog reports an end-of-generation token. */
+/* Samples from the current logits with smp: on the backend when it can run smp's
+ * configuration (the logits stay there), else on the host. */
 static imp_status ctx_sample(ImpContext ctx, imp_sampler *smp, int32_t *token) {
-    if (!ctx->logits) {
+    if (ctx->logits_row < 0) {
         return imp_error_set(&ctx->err, IMP_ERR_INVALID_ARG, "no logits to sample from: prefill a prompt first");
     }
-    return imp_sampler_sample(smp, ctx->logits, token, &ctx->err);
+    imp_sample_params sp;
+    if (imp_engine_can_sample(ctx->e) && imp_sampler_prepare(smp, &sp)) {
+        int32_t t = -1;
+        imp_status st = imp_engine_sample(ctx->e, ctx->logits_row, 1, &sp, &t, &ctx->err);
+        if (st == IMP_OK && t < 0) {
+            st = imp_error_set(&ctx->err, IMP_ERR_INVALID_ARG, "sampler: no token has a logit above -inf (all banned or NaN)");
+        }
+        if (st == IMP_OK) *token = t;
+        return st;
+    }
+    const float *logits = imp_engine_logits(ctx->e, ctx->logits_row);
+    if (!logits) return imp_error_set(&ctx->err, IMP_ERR_DEVICE, "the logits could not be read from the device");
+    return imp_sampler_sample(smp, logits, token, &ctx->err);
 }
 
 ImpStatus imp_decode_step(ImpContext ctx, int32_t *token, bool *is_eog) {
@@ -431,7 +450,7 @@ static imp_status gen_run(ImpContext ctx, const char *prompt, const ImpGenerateP
     if (keep == pt.n) keep--;
     imp_engine_seq_truncate(ctx->e, &ctx->seq, (int32_t)keep);
     ctx->hist.n = keep;
-    ctx->logits = NULL;
+    ctx->logits_row = -1;
     memset(&ctx->stats, 0, sizeof ctx->stats);
     ctx->stats.n_reused = (int32_t)keep;
     ctx->stats.n_prompt = (int32_t)(pt.n - keep);

@@ -2,6 +2,11 @@
  * The engine (see engine.h): owns the backend, uploaded weights, the KV pool and workspace, and
  * cuts a forward call's inputs into steps of at most max_batch tokens (and at most max_out
  * logit rows), each a batch of one or more sequences for imp_forward.
+ *
+ * Logits: when a call's logit rows all come from one step (generation: one row per sequence)
+ * they stay in the backend's workspace; imp_engine_sample picks tokens there (4 bytes a row
+ * come back) and imp_engine_logits downloads them only when first asked. Rows spread over
+ * several steps are downloaded after each step, as the next step overwrites the workspace.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "engine/engine.h"
@@ -43,10 +48,12 @@ struct imp_engine {
     imp_batch_seq *seqs;                                     /* [max_batch]                    */
     int32_t *seq_in;   /* [max_batch] input index of each batch sequence */
     int32_t base_cap;
-    /* the last call's logits */
+    /* the last call's logits: rows [0, n_logits) of ws.logits (on the backend) when
+     * logits_dev, of logits (host) when logits_host; at least one of them when n_logits > 0 */
     float *logits;
     size_t logits_rows_cap;
     int32_t n_logits;
+    bool logits_dev, logits_host;
 };
 
 imp_engine_params imp_engine_params_default(void) {
@@ -379,9 +386,44 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
 
 int32_t imp_engine_n_logits(const imp_engine *e) { return e->n_logits; }
 
-const float *imp_engine_logits(const imp_engine *e, int32_t k) {
+/* Brings the first n rows of ws.logits to e->logits. */
+static imp_status logits_download(imp_engine *e, int32_t n, imp_error *err) {
+    const size_t V = (size_t)e->m->hp.n_vocab;
+    const engine_part *io = &e->part[e->n_parts - 1];
+    return io->be->ops->download(io->be, e->logits, io->ws.logits.data, (size_t)n * V * sizeof(float), err);
+}
+
+const float *imp_engine_logits(imp_engine *e, int32_t k) {
     if (k < 0 || k >= e->n_logits) return NULL;
+    if (!e->logits_host) {
+        imp_error err;
+        imp_error_clear(&err);
+        if (logits_download(e, e->n_logits, &err) != IMP_OK) {
+            IMP_LOG_E("engine: logits: %s", err.msg);
+            return NULL;
+        }
+        e->logits_host = true;
+    }
     return e->logits + (size_t)k * (size_t)e->m->hp.n_vocab;
+}
+
+bool imp_engine_can_sample(const imp_engine *e) {
+    return e->part[e->n_parts - 1].be->ops->sample && e->logits_dev;
+}
+
+imp_status imp_engine_sample(imp_engine *e, int32_t k0, int32_t n, const imp_sample_params *p, int32_t *tokens,
+                             imp_error *err) {
+    if (!imp_engine_can_sample(e)) {
+        return imp_error_set(err, IMP_ERR_UNSUPPORTED, "the %s backend cannot sample these logits",
+                             e->part[e->n_parts - 1].be->ops->name);
+    }
+    if (k0 < 0 || n < 0 || k0 > e->n_logits - n || (n > 0 && (!p || !tokens))) {
+        return imp_error_set(err, IMP_ERR_INVALID_ARG, "sample: rows %d..%d of %d, or NULL arguments", k0, k0 + n,
+                             e->n_logits);
+    }
+    const engine_part *io = &e->part[e->n_parts - 1]; /* holds the logits */
+    const imp_tensor rows = imp_tensor_rows(&io->ws.logits, k0, n);
+    return io->be->ops->sample(io->be, &rows, p, tokens, err);
 }
 
 void imp_engine_seq_truncate(imp_engine *e, imp_kv_seq *s, int32_t n_pos) { imp_kv_seq_truncate(&e->pool, s, n_pos); }
@@ -443,6 +485,7 @@ static imp_status check_inputs(imp_engine *e, const imp_engine_input *in, int n_
 
 imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_in, imp_error *err) {
     e->n_logits = 0;
+    e->logits_dev = e->logits_host = false;
     if (n_in < 0 || (n_in > 0 && !in)) return imp_error_set(err, IMP_ERR_INVALID_ARG, "forward: bad input list");
     int64_t n_out;
     imp_status st = check_inputs(e, in, n_in, &n_out, err);
@@ -499,13 +542,23 @@ imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_i
             j++;
         }
         if (nt == 0) break;
+        if (e->logits_dev && !e->logits_host) { /* kept from an earlier step: this one may overwrite them */
+            if ((st = logits_download(e, (int32_t)out_done, err)) != IMP_OK) break;
+            e->logits_host = true;
+        }
         const imp_batch b = {.n_tokens = nt, .token = e->token, .pos = e->pos, .seq = e->seq, .slot = e->slot,
                              .n_seqs = nseq, .seqs = e->seqs};
         st = run_step(e, &b, nout, err);
         for (int i = 0; i < e->n_parts && st == IMP_OK; i++) st = e->part[i].be->ops->sync(e->part[i].be, err);
         if (st == IMP_OK && nout > 0) {
-            st = io->be->ops->download(io->be, e->logits + (size_t)out_done * V, io->ws.logits.data,
-                                       (size_t)nout * V * sizeof(float), err);
+            if (out_done == 0 && nout == n_out) {
+                e->logits_dev = true; /* every row of the call: downloaded when asked for */
+            } else {
+                st = io->be->ops->download(io->be, e->logits + (size_t)out_done * V, io->ws.logits.data,
+                                           (size_t)nout * V * sizeof(float), err);
+                e->logits_host = true;
+                e->logits_dev = false;
+            }
         }
         if (st != IMP_OK) break;
         out_done += nout;
@@ -517,5 +570,6 @@ imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_i
     }
     for (int i = 0; i < n_in; i++) imp_kv_seq_truncate(&e->pool, in[i].seq, in[i].seq->n_pos);
     e->n_logits = st == IMP_OK ? (int32_t)out_done : 0;
+    if (e->n_logits == 0) e->logits_dev = e->logits_host = false;
     return st;
 }

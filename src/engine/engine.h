@@ -74,13 +74,27 @@ int imp_engine_gpu_layers(const imp_engine *e);
 
 /* Runs the inputs (tokens checked against the vocabulary, lengths against max_seq_len and the
  * pool) and appends them to their sequences. The logits asked for are then available, in input
- * order, through imp_engine_logits(e, 0..imp_engine_n_logits(e)-1) until the next call. On an
- * error the sequences keep the positions that were fully processed. */
+ * order, through imp_engine_logits(e, 0..imp_engine_n_logits(e)-1) and imp_engine_sample until
+ * the next call. On an error the sequences keep the positions that were fully processed. */
 imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_in, imp_error *err);
 
 int32_t imp_engine_n_logits(const imp_engine *e);
-/* Row k of the last call's logits: n_vocab floats, owned by the engine. */
-const float *imp_engine_logits(const imp_engine *e, int32_t k);
+/* Row k of the last call's logits: n_vocab floats, owned by the engine, valid until the next
+ * forward call; NULL when k is not a row of the last call, or when the rows could not be
+ * downloaded (a device error, logged). Logits that stayed in backend memory are downloaded by
+ * the first call (all rows at once). */
+const float *imp_engine_logits(imp_engine *e, int32_t k);
+
+/* True when imp_engine_sample can run on the last call's logits: the backend has a sample op
+ * and every row is still in its memory (the call's logit rows came from one step). */
+bool imp_engine_can_sample(const imp_engine *e);
+
+/* tokens[i] = the backend's sample op's token (backend.h) for row k0 + i of the last call's
+ * logits with p[i], for i < n; -1 for a row with no logit above -inf. The logits are not
+ * downloaded. IMP_ERR_UNSUPPORTED when !imp_engine_can_sample (then sample on the host from
+ * imp_engine_logits), IMP_ERR_INVALID_ARG for rows outside the last call's. */
+imp_status imp_engine_sample(imp_engine *e, int32_t k0, int32_t n, const imp_sample_params *p, int32_t *tokens,
+                             imp_error *err);
 
 /* Drops positions >= n_pos of s (n_pos = 0 empties it, keeping the table). */
 void imp_engine_seq_truncate(imp_engine *e, imp_kv_seq *s, int32_t n_pos);
