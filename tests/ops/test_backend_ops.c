@@ -12,6 +12,10 @@
  * accepts a mismatched shape, or an output holds NaN. Every case seeds its RNG from its own
  * name, so a filtered run sees the same data as a full one.
  *
+ * The sample op is checked token for token against the CPU sampler (imp_sampler_sample_r) on
+ * the same logits and r: vocabularies of 1 to 262144 with ties, NaN and +-inf, every
+ * combination of greedy / temperature, top-k, top-p and min-p.
+ *
  * Environment:
  *   IMP_OPS_SELFTEST=1   test a second CPU backend (1 thread against the reference's 4) and a
  *                        shim that keeps the KV pool in F16 instead of the CUDA backend: checks
@@ -33,6 +37,7 @@
 #include "backend/backend.h"
 #include "backend/device.h"
 #include "base/fp16.h"
+#include "engine/sampler.h"
 #include "quant/quant.h"
 #include "testutil.h"
 
@@ -1515,6 +1520,182 @@ static void suite_attention(ops_ctx *c) {
     }
 }
 
+/* ---- sample ---------------------------------------------------------------------------------- */
+
+/* The sample op is not compared by NMSE: its token must be the CPU sampler's
+ * (imp_sampler_sample_r) for the same logits and r, in every row. Params come from
+ * imp_sampler_prepare (which also draws r); some rows get r = 0 and the largest r below 1. A
+ * backend without the op (the self-test's CPU) is replaced by a second sampler on the logits
+ * downloaded from it, which checks the harness and that equal samplers agree. */
+
+#define SMP_MAX_ROWS 70 /* more than one launch of the CUDA op (64 rows) */
+
+enum { SMP_NORMAL, SMP_FLAT, SMP_PEAKED, SMP_TIES, SMP_NINF, SMP_SPARSE, SMP_PINF, SMP_EMPTY, SMP_KINDS };
+static const char *const k_smp_kind[SMP_KINDS] = {"normal", "flat", "peaked", "ties",
+                                                  "ninf",   "sparse", "pinf", "empty"};
+
+/* Row r of kind k: normal N(0, 2.5^2); flat N(0, .3^2) (huge nuclei); peaked: five tokens far
+ * above the rest; ties: N(0, 2^2) rounded to quarters; ninf: half -inf, some NaN; sparse: 15
+ * finite among -inf; pinf: two +inf; empty: -inf and NaN only. */
+static void smp_fill(ops_ctx *c, float *x, int64_t V, int kind) {
+    for (int64_t i = 0; i < V; i++) {
+        const float v = imp_test_rng_normal(&c->rng);
+        const uint64_t u = imp_test_rng_u64(&c->rng) % 100;
+        switch (kind) {
+        case SMP_NORMAL: x[i] = 2.5f * v; break;
+        case SMP_FLAT: x[i] = 0.3f * v; break;
+        case SMP_PEAKED: x[i] = v; break;
+        case SMP_TIES: x[i] = roundf(8.0f * v) / 4.0f; break;
+        case SMP_NINF: x[i] = u < 50 ? -INFINITY : u < 53 ? NAN : 2.0f * v; break;
+        case SMP_SPARSE: x[i] = -INFINITY; break;
+        case SMP_PINF: x[i] = 2.0f * v; break;
+        default: x[i] = u < 80 ? -INFINITY : NAN; break;
+        }
+    }
+    const uint64_t uV = (uint64_t)V;
+    if (kind == SMP_PEAKED)
+        for (int j = 0; j < 5; j++) x[imp_test_rng_u64(&c->rng) % uV] = 12.0f + (float)(j % 3);
+    if (kind == SMP_SPARSE)
+        for (int j = 0; j < 15; j++) x[imp_test_rng_u64(&c->rng) % uV] = roundf(2.0f * imp_test_rng_normal(&c->rng));
+    if (kind == SMP_PINF)
+        for (int j = 0; j < 2; j++) x[imp_test_rng_u64(&c->rng) % uV] = INFINITY;
+}
+
+/* The DUT's tokens for logits t (its memory) with params p; the self-test's stand-in when the
+ * backend has no sample op: sampler s2 (configured like the reference's) on downloaded rows. */
+static bool smp_dut(ops_ctx *c, const imp_tensor *t, const imp_sample_params *p, imp_sampler *s2,
+                    float *scratch, int32_t *tok) {
+    imp_backend *be = c->be[DUT];
+    imp_error e;
+    imp_error_clear(&e);
+    if (be->ops->sample) {
+        if (be->ops->sample(be, t, p, tok, &e) == IMP_OK) return true;
+        ops_fail(c, "%s: sample failed: %s", c->label[DUT], e.msg);
+        return false;
+    }
+    for (int64_t r = 0; r < t->ne1; r++) {
+        if (!ops_download(c, DUT, scratch, (const char *)t->data + (size_t)r * t->nb1,
+                          (size_t)t->ne0 * sizeof(float)))
+            return false;
+        if (imp_sampler_sample_r(s2, scratch, p[r].r, &tok[r], &e) != IMP_OK) tok[r] = -1;
+    }
+    return true;
+}
+
+/* One case: n rows of kind at V (a strided view when strided), every parameter combination,
+ * `rounds` calls each. */
+static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int rounds) {
+    if (!ops_case(c, "sample V=%lld %s rows=%d%s", (long long)V, k_smp_kind[kind], n,
+                  strided ? " strided" : ""))
+        return;
+    const int mark = ops_mark(c);
+    const int64_t ld = strided ? V + 5 : V;
+    float *x = ops_host(c, (size_t)(ld * n) * sizeof(float));
+    for (int r = 0; r < n; r++) smp_fill(c, x + r * ld, ld, kind);
+    void *dev = ops_mem(c, DUT, (size_t)(ld * n) * sizeof(float));
+    ops_upload(c, DUT, dev, x, (size_t)(ld * n) * sizeof(float));
+    const imp_tensor whole = imp_tensor_make(IMP_TYPE_F32, ld, n, dev), t = imp_tensor_cols(&whole, 0, V);
+    float *scratch = ops_host(c, (size_t)V * sizeof(float));
+    imp_sample_params p[SMP_MAX_ROWS];
+    int32_t want[SMP_MAX_ROWS], got[SMP_MAX_ROWS];
+    const float temps[3] = {0.0f, 0.7f, 1.5f}, tps[3] = {0.5f, 0.95f, 1.0f}, mps[2] = {0.0f, 0.05f};
+    const int32_t ks[4] = {0, 1, 40, (int32_t)V};
+    int combos = 0, draws = 0, bad = 0;
+    for (int ti = 0; ti < 3 && dev && !c->failed; ti++)
+        for (int ki = 0; ki < 4; ki++)
+            for (int pi = 0; pi < 3; pi++)
+                for (int mi = 0; mi < 2; mi++) {
+                    if (ti == 0 && (ki || pi || mi)) continue; /* greedy reads none of them */
+                    imp_sampler_params sp = imp_sampler_params_default();
+                    sp.temperature = temps[ti];
+                    sp.top_k = ks[ki];
+                    sp.top_p = tps[pi];
+                    sp.min_p = mps[mi];
+                    sp.seed = imp_test_rng_u64(&c->rng);
+                    imp_sampler *s = NULL, *s2 = NULL;
+                    imp_error e;
+                    if (imp_sampler_create(&sp, (int32_t)V, NULL, &s, &e) != IMP_OK ||
+                        imp_sampler_create(&sp, (int32_t)V, NULL, &s2, &e) != IMP_OK) {
+                        ops_fail(c, "sampler: %s", e.msg);
+                        imp_sampler_free(s);
+                        return;
+                    }
+                    combos++;
+                    for (int round = 0; round < rounds; round++) {
+                        for (int r = 0; r < n; r++) {
+                            if (!imp_sampler_prepare(s, &p[r])) ops_fail(c, "imp_sampler_prepare refused");
+                            if (round == 0 && r == 0 && ti) p[r].r = 0.0;
+                            if (round == 0 && r == 1 && ti) p[r].r = 0x1.fffffffffffffp-1;
+                            if (imp_sampler_sample_r(s, x + r * ld, p[r].r, &want[r], &e) != IMP_OK)
+                                want[r] = -1;
+                        }
+                        if (c->failed || !smp_dut(c, &t, p, s2, scratch, got)) break;
+                        for (int r = 0; r < n; r++, draws++) {
+                            if (got[r] == want[r]) continue;
+                            if (bad++ < 5)
+                                ops_fail(c, "T=%g top_k=%d top_p=%g min_p=%g row %d r=%.17g: %s %d, cpu %d",
+                                         (double)sp.temperature, sp.top_k, (double)sp.top_p,
+                                         (double)sp.min_p, r, p[r].r, c->label[DUT], got[r], want[r]);
+                        }
+                    }
+                    imp_sampler_free(s);
+                    imp_sampler_free(s2);
+                }
+    if (bad > 5) ops_fail(c, "... %d mismatches in all", bad);
+    ops_append(c->line, sizeof c->line, " combos=%d draws=%d", combos, draws);
+    ops_end(c, mark);
+}
+
+/* Invalid calls the op must refuse (IMP_ERR_INVALID_ARG), and zero rows. */
+static void smp_bad_input(ops_ctx *c) {
+    imp_backend *be = c->be[DUT];
+    if (!be->ops->sample || !ops_case(c, "bad-input sample")) return;
+    const int mark = ops_mark(c);
+    float *x = ops_randn(c, 2 * 100, 1.0f);
+    void *dev = ops_mem(c, DUT, 2 * 100 * sizeof(float));
+    ops_upload(c, DUT, dev, x, 2 * 100 * sizeof(float));
+    imp_sample_params p[2] = {{.temperature = 1, .top_p = 1, .min_p_log = -INFINITY, .r = 0.5},
+                              {.temperature = 1, .top_p = 1, .min_p_log = -INFINITY, .r = 0.5}};
+    int32_t tok[2];
+    imp_error e;
+    imp_tensor t = imp_tensor_make(IMP_TYPE_F32, 100, 2, dev);
+#define SMP_EXPECT(st, what)                                                                       \
+    do {                                                                                           \
+        imp_error_clear(&e);                                                                       \
+        const imp_status got_ = be->ops->sample(be, &t, p, tok, &e);                               \
+        if (got_ != (st))                                                                          \
+            ops_fail(c, "%s: %s returned %s (%s)", what, c->label[DUT], imp_status_str(got_), e.msg); \
+    } while (0)
+    p[1].r = 1.0;
+    SMP_EXPECT(IMP_ERR_INVALID_ARG, "r = 1");
+    p[1].r = 0.5;
+    p[0].top_p = NAN;
+    SMP_EXPECT(IMP_ERR_INVALID_ARG, "top_p NaN");
+    p[0].top_p = 1;
+    t.type = IMP_TYPE_F16;
+    SMP_EXPECT(IMP_ERR_INVALID_ARG, "F16 logits");
+    t.type = IMP_TYPE_F32;
+    t.nb1 = 99 * sizeof(float);
+    SMP_EXPECT(IMP_ERR_INVALID_ARG, "rows overlapping");
+    t.nb1 = 100 * sizeof(float);
+    t.ne1 = 0;
+    SMP_EXPECT(IMP_OK, "no rows");
+    t.ne1 = 2;
+    SMP_EXPECT(IMP_OK, "a valid call after the refusals");
+#undef SMP_EXPECT
+    ops_end(c, mark);
+}
+
+static void suite_sample(ops_ctx *c) {
+    smp_bad_input(c);
+    const int64_t vs[5] = {1, 7, 32000, 128256, 262144};
+    int k = 0;
+    for (int vi = 0; vi < 5; vi++)
+        for (int kind = 0; kind < SMP_KINDS; kind++, k++)
+            smp_case(c, vs[vi], kind, 1 + k % 8, k % 3 == 1, vs[vi] <= 32000 ? 6 : 2);
+    smp_case(c, 1000, SMP_TIES, SMP_MAX_ROWS, false, 1);
+}
+
 /* ---- self-test: a CPU backend whose KV pool is F16 ------------------------------------------ */
 
 /* Under IMP_OPS_SELFTEST only. The CUDA backend's default pool is F16; without this shim the
@@ -1759,6 +1940,7 @@ int main(void) {
         }
         suite_rope(&c);
         suite_attention(&c);
+        if (!duts[i].kv_only) suite_sample(&c);
         printf("# %s (KV %s): %d cases, %d failed; closest to its threshold: %s (nmse/threshold "
                "%.2g)\n",
                duts[i].label, imp_type_name(be->kv_type), c.n_cases, c.n_failed, c.worst_name,

@@ -21,6 +21,9 @@
  *
  *   4. graphs: the GPU's greedy run again with CUDA graphs off gives bit-identical logits (a
  *      replayed step is the same kernels on the same data).
+ *   5. sampling on the GPU: --seqs sequences decoded together, each step's tokens picked by the
+ *      backend's sample op (imp_engine_sample) with seeded samplers (defaults; top-k off with
+ *      top-p .9; greedy) must equal the host sampler's on the same logits, downloaded after.
  *
  * Token comparisons: argmax with ties to the lowest id. Two backends that round differently
  * cannot agree on a step whose top-2 gap is within their logits' difference, so a mismatch is
@@ -43,6 +46,7 @@
 #include <string.h>
 
 #include "engine/engine.h"
+#include "engine/sampler.h"
 #include "testutil.h"
 
 #define PROMPT_LEN  20
@@ -423,6 +427,79 @@ static bool part_batch(const opts *o, const imp_model *m, imp_engine *gpu) {
     return ok;
 }
 
+/* 5. Device sampling against the host sampler on the same logits (see the top). */
+static bool part_sample(const opts *o, const imp_model *m, imp_engine *gpu) {
+    if (o->fake_gpu) return true;
+    const int S = o->n_seqs, n = BATCH_STEPS;
+    imp_sampler_params cfg[3] = {imp_sampler_params_default(), imp_sampler_params_default(),
+                                 imp_sampler_params_default()};
+    cfg[1].top_k = 0;
+    cfg[1].top_p = 0.9f;
+    cfg[1].min_p = 0.0f;
+    cfg[1].temperature = 1.0f;
+    cfg[2].temperature = 0.0f;
+    bool ok = true;
+    int draws = 0, bad = 0;
+    for (int k = 0; ok && k < 3; k++) {
+        imp_kv_seq *seqs = calloc((size_t)S, sizeof *seqs);
+        imp_engine_input *in = calloc((size_t)S, sizeof *in);
+        imp_sampler **dev = calloc((size_t)S, sizeof *dev), **host = calloc((size_t)S, sizeof *host);
+        int32_t *prompt = malloc(PROMPT_LEN * sizeof *prompt), *tok = calloc((size_t)S, sizeof *tok);
+        imp_sample_params *sp = calloc((size_t)S, sizeof *sp);
+        ok = seqs && in && dev && host && prompt && tok && sp;
+        for (int s = 0; ok && s < S; s++) {
+            imp_error err = {0};
+            cfg[k].seed = 1000 + (uint64_t)s;
+            ok = imp_sampler_create(&cfg[k], V, m->vocab, &dev[s], &err) == IMP_OK &&
+                 imp_sampler_create(&cfg[k], V, m->vocab, &host[s], &err) == IMP_OK;
+        }
+        if (ok) prompt_make(m, prompt, PROMPT_LEN, 300 + (uint64_t)k);
+        for (int s = 0; s < S; s++)
+            in[s] = (imp_engine_input){.seq = &seqs[s], .tokens = prompt, .n_tokens = PROMPT_LEN,
+                                       .first_logit = PROMPT_LEN - 1};
+        for (int i = 0; ok && i < n; i++) {
+            if (!(ok = forward(gpu, in, S, "sample"))) break;
+            if (!imp_engine_can_sample(gpu)) {
+                fprintf(stderr, "sample: the %s engine cannot sample its logits\n", imp_engine_backend_name(gpu));
+                CHECK(0);
+                ok = false;
+                break;
+            }
+            for (int s = 0; ok && s < S; s++) ok = imp_sampler_prepare(dev[s], &sp[s]);
+            imp_error err = {0};
+            if (ok && imp_engine_sample(gpu, 0, S, sp, tok, &err) != IMP_OK) {
+                fprintf(stderr, "sample: %s\n", err.msg);
+                ok = false;
+            }
+            for (int s = 0; ok && s < S; s++) {
+                const float *l = imp_engine_logits(gpu, s);
+                int32_t want = -1;
+                ok = l && imp_sampler_sample_r(host[s], l, sp[s].r, &want, &err) == IMP_OK;
+                draws++;
+                if (ok && want != tok[s] && bad++ < 5)
+                    fprintf(stderr, "sample config %d step %d sequence %d r=%.17g: gpu %d, host %d\n", k, i, s,
+                            sp[s].r, tok[s], want);
+                in[s] = (imp_engine_input){.seq = &seqs[s], .tokens = &tok[s], .n_tokens = 1, .first_logit = 0};
+            }
+        }
+        for (int s = 0; s < S; s++) {
+            if (seqs) imp_engine_seq_release(gpu, &seqs[s]);
+            if (dev) imp_sampler_free(dev[s]);
+            if (host) imp_sampler_free(host[s]);
+        }
+        free(seqs);
+        free(in);
+        free(dev);
+        free(host);
+        free(prompt);
+        free(tok);
+        free(sp);
+    }
+    if (ok) printf("sampling on the gpu vs the host sampler on its logits: %d of %d tokens differ\n", bad, draws);
+    CHECKF(bad == 0, "the gpu's sample op picked other tokens than the host sampler in %d of %d draws", bad, draws);
+    return ok;
+}
+
 static int usage(void) {
     fprintf(stderr, "usage: helper_backend_compare MODEL.gguf [--device N] [--kv f16|f32] "
                     "[--tokens 64] [--seqs 4]\n"
@@ -538,6 +615,7 @@ int main(int argc, char **argv) {
     if (ok) greedy_verdict(&o, &gr);
     ok = ok && part_batch(&o, m, gpu);
     ok = ok && part_graphs(&o, m, p, full, &gr);
+    ok = ok && part_sample(&o, m, gpu);
     CHECKF(ok, "a comparison could not run to the end (see above)");
     free(gr.tc);
     free(gr.tg);
