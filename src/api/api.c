@@ -362,13 +362,16 @@ static imp_status ctx_sample(ImpContext ctx, imp_sampler *smp, int32_t *token) {
         int32_t t = -1;
         imp_status st = imp_engine_sample(ctx->e, ctx->logits_row, 1, &sp, &t, &ctx->err);
         if (st == IMP_OK && t < 0) {
-            st = imp_error_set(&ctx->err, IMP_ERR_INVALID_ARG, "sampler: no token has a logit above -inf (all banned or NaN)");
+            st = imp_error_set(&ctx->err, IMP_ERR_INVALID_ARG,
+                               "sampler: no token has a logit above -inf (all banned or NaN)");
         }
         if (st == IMP_OK) *token = t;
         return st;
     }
     const float *logits = imp_engine_logits(ctx->e, ctx->logits_row);
-    if (!logits) return imp_error_set(&ctx->err, IMP_ERR_DEVICE, "the logits could not be read from the device");
+    if (!logits)
+        return imp_error_set(&ctx->err, IMP_ERR_DEVICE,
+                             "the logits could not be read from the device");
     return imp_sampler_sample(smp, logits, token, &ctx->err);
 }
 

@@ -218,8 +218,8 @@ typedef struct imp_backend_ops {
      * -1 when the row has no logit above -inf. The same token imp_sampler_sample_r picks for
      * the same logits and r. Runs after the ops queued before it; synchronous: returns once
      * tokens are written. IMP_ERR_INVALID_ARG on a bad tensor or r outside [0, 1). */
-    imp_status (*sample)(imp_backend *be, const imp_tensor *logits, const imp_sample_params *p, int32_t *tokens,
-                         imp_error *err);
+    imp_status (*sample)(imp_backend *be, const imp_tensor *logits, const imp_sample_params *p,
+                         int32_t *tokens, imp_error *err);
 } imp_backend_ops;
 
 struct imp_backend {

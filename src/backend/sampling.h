@@ -31,7 +31,7 @@
 #define IMP_BACKEND_SAMPLING_H
 
 #include <stdint.h>
-#ifndef __cplusplus /* CUDA: cuda_runtime.h declares the math functions (this header may sit in extern "C") */
+#ifndef __cplusplus /* CUDA: cuda_runtime.h declares ceil (this header may sit in extern "C") */
 #include <math.h>
 #endif
 
@@ -53,18 +53,18 @@ typedef struct imp_sample_params {
 
 /* Float and double operations that are never fused or reassociated. */
 #if defined(__CUDA_ARCH__)
-#define IMP_SM_FMUL(a, b) __fmul_rn(a, b)
-#define IMP_SM_FADD(a, b) __fadd_rn(a, b)
-#define IMP_SM_FSUB(a, b) __fsub_rn(a, b)
-#define IMP_SM_FDIV(a, b) __fdiv_rn(a, b)
-#define IMP_SM_DMUL(a, b) __dmul_rn(a, b)
+#define IMP_SM_FMUL(a, b)  __fmul_rn(a, b)
+#define IMP_SM_FADD(a, b)  __fadd_rn(a, b)
+#define IMP_SM_FSUB(a, b)  __fsub_rn(a, b)
+#define IMP_SM_FDIV(a, b)  __fdiv_rn(a, b)
+#define IMP_SM_DMUL(a, b)  __dmul_rn(a, b)
 #define IMP_SM_U64_TO_D(u) __ull2double_rn(u)
 #else
-#define IMP_SM_FMUL(a, b) ((a) * (b))
-#define IMP_SM_FADD(a, b) ((a) + (b))
-#define IMP_SM_FSUB(a, b) ((a) - (b))
-#define IMP_SM_FDIV(a, b) ((a) / (b))
-#define IMP_SM_DMUL(a, b) ((a) * (b))
+#define IMP_SM_FMUL(a, b)  ((a) * (b))
+#define IMP_SM_FADD(a, b)  ((a) + (b))
+#define IMP_SM_FSUB(a, b)  ((a) - (b))
+#define IMP_SM_FDIV(a, b)  ((a) / (b))
+#define IMP_SM_DMUL(a, b)  ((a) * (b))
 #define IMP_SM_U64_TO_D(u) ((double)(int64_t)(u)) /* u < 2^63 here */
 #endif
 
@@ -83,14 +83,16 @@ IMP_HD static inline float imp_sample_pow2(int k) {
 }
 
 /* e^x for x <= 0 (x > 0 gives 1; -inf and NaN give 0; below -87, 0: such weights are far under
- * any mass resolution). Range reduction x = k ln2 + f (ln2 split in two so that k * ln2_hi is
- * exact), then Taylor to f^7 on |f| <= 0.35 (truncation error < 1e-8 relative), then 2^k. */
+ * any mass resolution). Range reduction x = k ln2 + f (k = x / ln2 rounded to nearest by adding
+ * and subtracting 1.5 * 2^23; ln2 split in two so that k * ln2_hi is exact), then Taylor to f^7
+ * on |f| <= 0.35 (truncation error < 1e-8 relative), then 2^k. Within 2 ulp of e^x. */
 IMP_HD static inline float imp_sample_exp(float x) {
     if (!(x > -87.0f)) return 0.0f;
     if (x >= 0.0f) return 1.0f;
-    const float k = floorf(IMP_SM_FADD(IMP_SM_FMUL(x, 1.44269504f), 0.5f)); /* in [-126, 0] */
-    float f = IMP_SM_FSUB(x, IMP_SM_FMUL(k, 0.693359375f));                /* ln2_hi: 9 bits */
-    f = IMP_SM_FSUB(f, IMP_SM_FMUL(k, -2.12194440e-4f));                   /* ln2 - ln2_hi   */
+    const float k = IMP_SM_FSUB(IMP_SM_FADD(IMP_SM_FMUL(x, 1.44269504f), 12582912.0f),
+                                12582912.0f);               /* [-126, 0] */
+    float f = IMP_SM_FSUB(x, IMP_SM_FMUL(k, 0.693359375f)); /* ln2_hi: 9 bits */
+    f = IMP_SM_FSUB(f, IMP_SM_FMUL(k, -2.12194440e-4f));    /* ln2 - ln2_hi   */
     float p = 1.0f / 5040.0f;
     p = IMP_SM_FADD(IMP_SM_FMUL(p, f), 1.0f / 720.0f);
     p = IMP_SM_FADD(IMP_SM_FMUL(p, f), 1.0f / 120.0f);
@@ -118,7 +120,7 @@ IMP_HD static inline uint64_t imp_sample_mass(float y, float my, int bits) {
 #if defined(__CUDA_ARCH__)
     return __float2ull_rz(w);
 #else
-    return (uint64_t)w; /* truncation; w < 2^63 */
+    return (uint64_t)(int64_t)w; /* truncation; w < 2^63 */
 #endif
 }
 

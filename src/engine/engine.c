@@ -411,14 +411,15 @@ bool imp_engine_can_sample(const imp_engine *e) {
     return e->part[e->n_parts - 1].be->ops->sample && e->logits_dev;
 }
 
-imp_status imp_engine_sample(imp_engine *e, int32_t k0, int32_t n, const imp_sample_params *p, int32_t *tokens,
-                             imp_error *err) {
+imp_status imp_engine_sample(imp_engine *e, int32_t k0, int32_t n, const imp_sample_params *p,
+                             int32_t *tokens, imp_error *err) {
     if (!imp_engine_can_sample(e)) {
         return imp_error_set(err, IMP_ERR_UNSUPPORTED, "the %s backend cannot sample these logits",
                              e->part[e->n_parts - 1].be->ops->name);
     }
     if (k0 < 0 || n < 0 || k0 > e->n_logits - n || (n > 0 && (!p || !tokens))) {
-        return imp_error_set(err, IMP_ERR_INVALID_ARG, "sample: rows %d..%d of %d, or NULL arguments", k0, k0 + n,
+        return imp_error_set(err, IMP_ERR_INVALID_ARG,
+                             "sample: rows %d..%d of %d, or NULL arguments", k0, k0 + n,
                              e->n_logits);
     }
     const engine_part *io = &e->part[e->n_parts - 1]; /* holds the logits */
@@ -542,7 +543,8 @@ imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_i
             j++;
         }
         if (nt == 0) break;
-        if (e->logits_dev && !e->logits_host) { /* kept from an earlier step: this one may overwrite them */
+        /* logits kept from an earlier step: this one may overwrite them */
+        if (e->logits_dev && !e->logits_host) {
             if ((st = logits_download(e, (int32_t)out_done, err)) != IMP_OK) break;
             e->logits_host = true;
         }

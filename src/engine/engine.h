@@ -93,8 +93,8 @@ bool imp_engine_can_sample(const imp_engine *e);
  * logits with p[i], for i < n; -1 for a row with no logit above -inf. The logits are not
  * downloaded. IMP_ERR_UNSUPPORTED when !imp_engine_can_sample (then sample on the host from
  * imp_engine_logits), IMP_ERR_INVALID_ARG for rows outside the last call's. */
-imp_status imp_engine_sample(imp_engine *e, int32_t k0, int32_t n, const imp_sample_params *p, int32_t *tokens,
-                             imp_error *err);
+imp_status imp_engine_sample(imp_engine *e, int32_t k0, int32_t n, const imp_sample_params *p,
+                             int32_t *tokens, imp_error *err);
 
 /* Drops positions >= n_pos of s (n_pos = 0 empties it, keeping the table). */
 void imp_engine_seq_truncate(imp_engine *e, imp_kv_seq *s, int32_t n_pos);

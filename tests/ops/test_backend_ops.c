@@ -1530,9 +1530,19 @@ static void suite_attention(ops_ctx *c) {
 
 #define SMP_MAX_ROWS 70 /* more than one launch of the CUDA op (64 rows) */
 
-enum { SMP_NORMAL, SMP_FLAT, SMP_PEAKED, SMP_TIES, SMP_NINF, SMP_SPARSE, SMP_PINF, SMP_EMPTY, SMP_KINDS };
-static const char *const k_smp_kind[SMP_KINDS] = {"normal", "flat", "peaked", "ties",
-                                                  "ninf",   "sparse", "pinf", "empty"};
+enum {
+    SMP_NORMAL,
+    SMP_FLAT,
+    SMP_PEAKED,
+    SMP_TIES,
+    SMP_NINF,
+    SMP_SPARSE,
+    SMP_PINF,
+    SMP_EMPTY,
+    SMP_KINDS
+};
+static const char *const k_smp_kind[SMP_KINDS] = {"normal", "flat",   "peaked", "ties",
+                                                  "ninf",   "sparse", "pinf",   "empty"};
 
 /* Row r of kind k: normal N(0, 2.5^2); flat N(0, .3^2) (huge nuclei); peaked: five tokens far
  * above the rest; ties: N(0, 2^2) rounded to quarters; ninf: half -inf, some NaN; sparse: 15
@@ -1542,21 +1552,38 @@ static void smp_fill(ops_ctx *c, float *x, int64_t V, int kind) {
         const float v = imp_test_rng_normal(&c->rng);
         const uint64_t u = imp_test_rng_u64(&c->rng) % 100;
         switch (kind) {
-        case SMP_NORMAL: x[i] = 2.5f * v; break;
-        case SMP_FLAT: x[i] = 0.3f * v; break;
-        case SMP_PEAKED: x[i] = v; break;
-        case SMP_TIES: x[i] = roundf(8.0f * v) / 4.0f; break;
-        case SMP_NINF: x[i] = u < 50 ? -INFINITY : u < 53 ? NAN : 2.0f * v; break;
-        case SMP_SPARSE: x[i] = -INFINITY; break;
-        case SMP_PINF: x[i] = 2.0f * v; break;
-        default: x[i] = u < 80 ? -INFINITY : NAN; break;
+        case SMP_NORMAL:
+            x[i] = 2.5f * v;
+            break;
+        case SMP_FLAT:
+            x[i] = 0.3f * v;
+            break;
+        case SMP_PEAKED:
+            x[i] = v;
+            break;
+        case SMP_TIES:
+            x[i] = roundf(8.0f * v) / 4.0f;
+            break;
+        case SMP_NINF:
+            x[i] = u < 50 ? -INFINITY : u < 53 ? NAN : 2.0f * v;
+            break;
+        case SMP_SPARSE:
+            x[i] = -INFINITY;
+            break;
+        case SMP_PINF:
+            x[i] = 2.0f * v;
+            break;
+        default:
+            x[i] = u < 80 ? -INFINITY : NAN;
+            break;
         }
     }
     const uint64_t uV = (uint64_t)V;
     if (kind == SMP_PEAKED)
         for (int j = 0; j < 5; j++) x[imp_test_rng_u64(&c->rng) % uV] = 12.0f + (float)(j % 3);
     if (kind == SMP_SPARSE)
-        for (int j = 0; j < 15; j++) x[imp_test_rng_u64(&c->rng) % uV] = roundf(2.0f * imp_test_rng_normal(&c->rng));
+        for (int j = 0; j < 15; j++)
+            x[imp_test_rng_u64(&c->rng) % uV] = roundf(2.0f * imp_test_rng_normal(&c->rng));
     if (kind == SMP_PINF)
         for (int j = 0; j < 2; j++) x[imp_test_rng_u64(&c->rng) % uV] = INFINITY;
 }
@@ -1594,7 +1621,8 @@ static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int r
     for (int r = 0; r < n; r++) smp_fill(c, x + r * ld, ld, kind);
     void *dev = ops_mem(c, DUT, (size_t)(ld * n) * sizeof(float));
     ops_upload(c, DUT, dev, x, (size_t)(ld * n) * sizeof(float));
-    const imp_tensor whole = imp_tensor_make(IMP_TYPE_F32, ld, n, dev), t = imp_tensor_cols(&whole, 0, V);
+    const imp_tensor whole = imp_tensor_make(IMP_TYPE_F32, ld, n, dev),
+                     t = imp_tensor_cols(&whole, 0, V);
     float *scratch = ops_host(c, (size_t)V * sizeof(float));
     imp_sample_params p[SMP_MAX_ROWS];
     int32_t want[SMP_MAX_ROWS], got[SMP_MAX_ROWS];
@@ -1623,7 +1651,8 @@ static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int r
                     combos++;
                     for (int round = 0; round < rounds; round++) {
                         for (int r = 0; r < n; r++) {
-                            if (!imp_sampler_prepare(s, &p[r])) ops_fail(c, "imp_sampler_prepare refused");
+                            if (!imp_sampler_prepare(s, &p[r]))
+                                ops_fail(c, "imp_sampler_prepare refused");
                             if (round == 0 && r == 0 && ti) p[r].r = 0.0;
                             if (round == 0 && r == 1 && ti) p[r].r = 0x1.fffffffffffffp-1;
                             if (imp_sampler_sample_r(s, x + r * ld, p[r].r, &want[r], &e) != IMP_OK)
@@ -1633,9 +1662,11 @@ static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int r
                         for (int r = 0; r < n; r++, draws++) {
                             if (got[r] == want[r]) continue;
                             if (bad++ < 5)
-                                ops_fail(c, "T=%g top_k=%d top_p=%g min_p=%g row %d r=%.17g: %s %d, cpu %d",
-                                         (double)sp.temperature, sp.top_k, (double)sp.top_p,
-                                         (double)sp.min_p, r, p[r].r, c->label[DUT], got[r], want[r]);
+                                ops_fail(
+                                    c,
+                                    "T=%g top_k=%d top_p=%g min_p=%g row %d r=%.17g: %s %d, cpu %d",
+                                    (double)sp.temperature, sp.top_k, (double)sp.top_p,
+                                    (double)sp.min_p, r, p[r].r, c->label[DUT], got[r], want[r]);
                         }
                     }
                     imp_sampler_free(s);
@@ -1664,7 +1695,8 @@ static void smp_bad_input(ops_ctx *c) {
         imp_error_clear(&e);                                                                       \
         const imp_status got_ = be->ops->sample(be, &t, p, tok, &e);                               \
         if (got_ != (st))                                                                          \
-            ops_fail(c, "%s: %s returned %s (%s)", what, c->label[DUT], imp_status_str(got_), e.msg); \
+            ops_fail(c, "%s: %s returned %s (%s)", what, c->label[DUT], imp_status_str(got_),      \
+                     e.msg);                                                                       \
     } while (0)
     p[1].r = 1.0;
     SMP_EXPECT(IMP_ERR_INVALID_ARG, "r = 1");

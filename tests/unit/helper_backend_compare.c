@@ -443,8 +443,10 @@ static bool part_sample(const opts *o, const imp_model *m, imp_engine *gpu) {
     for (int k = 0; ok && k < 3; k++) {
         imp_kv_seq *seqs = calloc((size_t)S, sizeof *seqs);
         imp_engine_input *in = calloc((size_t)S, sizeof *in);
-        imp_sampler **dev = calloc((size_t)S, sizeof *dev), **host = calloc((size_t)S, sizeof *host);
-        int32_t *prompt = malloc(PROMPT_LEN * sizeof *prompt), *tok = calloc((size_t)S, sizeof *tok);
+        imp_sampler **dev = calloc((size_t)S, sizeof *dev),
+                    **host = calloc((size_t)S, sizeof *host);
+        int32_t *prompt = malloc(PROMPT_LEN * sizeof *prompt),
+                *tok = calloc((size_t)S, sizeof *tok);
         imp_sample_params *sp = calloc((size_t)S, sizeof *sp);
         ok = seqs && in && dev && host && prompt && tok && sp;
         for (int s = 0; ok && s < S; s++) {
@@ -455,12 +457,15 @@ static bool part_sample(const opts *o, const imp_model *m, imp_engine *gpu) {
         }
         if (ok) prompt_make(m, prompt, PROMPT_LEN, 300 + (uint64_t)k);
         for (int s = 0; s < S; s++)
-            in[s] = (imp_engine_input){.seq = &seqs[s], .tokens = prompt, .n_tokens = PROMPT_LEN,
+            in[s] = (imp_engine_input){.seq = &seqs[s],
+                                       .tokens = prompt,
+                                       .n_tokens = PROMPT_LEN,
                                        .first_logit = PROMPT_LEN - 1};
         for (int i = 0; ok && i < n; i++) {
             if (!(ok = forward(gpu, in, S, "sample"))) break;
             if (!imp_engine_can_sample(gpu)) {
-                fprintf(stderr, "sample: the %s engine cannot sample its logits\n", imp_engine_backend_name(gpu));
+                fprintf(stderr, "sample: the %s engine cannot sample its logits\n",
+                        imp_engine_backend_name(gpu));
                 CHECK(0);
                 ok = false;
                 break;
@@ -477,9 +482,11 @@ static bool part_sample(const opts *o, const imp_model *m, imp_engine *gpu) {
                 ok = l && imp_sampler_sample_r(host[s], l, sp[s].r, &want, &err) == IMP_OK;
                 draws++;
                 if (ok && want != tok[s] && bad++ < 5)
-                    fprintf(stderr, "sample config %d step %d sequence %d r=%.17g: gpu %d, host %d\n", k, i, s,
-                            sp[s].r, tok[s], want);
-                in[s] = (imp_engine_input){.seq = &seqs[s], .tokens = &tok[s], .n_tokens = 1, .first_logit = 0};
+                    fprintf(stderr,
+                            "sample config %d step %d sequence %d r=%.17g: gpu %d, host %d\n", k, i,
+                            s, sp[s].r, tok[s], want);
+                in[s] = (imp_engine_input){
+                    .seq = &seqs[s], .tokens = &tok[s], .n_tokens = 1, .first_logit = 0};
             }
         }
         for (int s = 0; s < S; s++) {
@@ -495,8 +502,12 @@ static bool part_sample(const opts *o, const imp_model *m, imp_engine *gpu) {
         free(tok);
         free(sp);
     }
-    if (ok) printf("sampling on the gpu vs the host sampler on its logits: %d of %d tokens differ\n", bad, draws);
-    CHECKF(bad == 0, "the gpu's sample op picked other tokens than the host sampler in %d of %d draws", bad, draws);
+    if (ok)
+        printf("sampling on the gpu vs the host sampler on its logits: %d of %d tokens differ\n",
+               bad, draws);
+    CHECKF(bad == 0,
+           "the gpu's sample op picked other tokens than the host sampler in %d of %d draws", bad,
+           draws);
     return ok;
 }
 

@@ -790,7 +790,8 @@ static void test_sample_exp(void) {
     CHECK(imp_sample_top_p_target(0.99999994f, (uint64_t)1 << 62) <= (uint64_t)1 << 62);
     CHECK(imp_sample_draw_target(0.0, 10) == 1 && imp_sample_draw_target(0.55, 10) == 6);
     CHECK(imp_sample_draw_target(0x1.fffffffffffffp-1, 10) == 10);
-    CHECK(imp_sample_draw_target(0x1.fffffffffffffp-1, (uint64_t)1 << 62) == ((uint64_t)1 << 62) - 511);
+    CHECK(imp_sample_draw_target(0x1.fffffffffffffp-1, (uint64_t)1 << 62) ==
+          ((uint64_t)1 << 62) - 511);
 }
 
 static const float *g_ref_x; /* qsort's comparators read the logits through it */
@@ -852,17 +853,32 @@ static void chain_logits(imp_test_rng *rng, float *x, int32_t V, int kind) {
         const float v = imp_test_rng_normal(rng);
         const uint64_t u = imp_test_rng_u64(rng) % 100;
         switch (kind) {
-        case 0: x[i] = 2.5f * v; break;
-        case 1: x[i] = 0.3f * v; break;
-        case 2: x[i] = roundf(4 * v) / 4; break;
-        case 3: x[i] = u < 45 ? -INFINITY : u < 50 ? NAN : 2 * v; break;
-        case 4: x[i] = -INFINITY; break;
-        case 5: x[i] = 2 * v; break;
-        default: x[i] = u < 90 ? -INFINITY : NAN; break;
+        case 0:
+            x[i] = 2.5f * v;
+            break;
+        case 1:
+            x[i] = 0.3f * v;
+            break;
+        case 2:
+            x[i] = roundf(4 * v) / 4;
+            break;
+        case 3:
+            x[i] = u < 45 ? -INFINITY : u < 50 ? NAN : 2 * v;
+            break;
+        case 4:
+            x[i] = -INFINITY;
+            break;
+        case 5:
+            x[i] = 2 * v;
+            break;
+        default:
+            x[i] = u < 90 ? -INFINITY : NAN;
+            break;
         }
     }
     if (kind == 4)
-        for (int j = 0; j < 12; j++) x[imp_test_rng_u64(rng) % (uint64_t)V] = roundf(imp_test_rng_normal(rng));
+        for (int j = 0; j < 12; j++)
+            x[imp_test_rng_u64(rng) % (uint64_t)V] = roundf(imp_test_rng_normal(rng));
     if (kind == 5)
         for (int j = 0; j < 2; j++) x[imp_test_rng_u64(rng) % (uint64_t)V] = INFINITY;
 }
@@ -900,9 +916,12 @@ static void test_chain_definition(void) {
                             if (!s) continue;
                             CHECK(p.temperature == sp.temperature && p.top_k == sp.top_k &&
                                   p.top_p == sp.top_p);
-                            CHECK(mps[mi] > 0 ? p.min_p_log == logf(mps[mi]) : p.min_p_log == -INFINITY);
+                            CHECK(mps[mi] > 0 ? p.min_p_log == logf(mps[mi])
+                                              : p.min_p_log == -INFINITY);
                             for (int ri = 0; ri < 4; ri++) {
-                                p.r = ri == 0 ? 0.0 : ri == 1 ? 0x1.fffffffffffffp-1 : imp_test_rng_u64(&rng) * 0x1p-64;
+                                p.r = ri == 0   ? 0.0
+                                      : ri == 1 ? 0x1.fffffffffffffp-1
+                                                : imp_test_rng_u64(&rng) * 0x1p-64;
                                 int32_t got = -1;
                                 imp_error err;
                                 const imp_status st = imp_sampler_sample_r(s, x, p.r, &got, &err);
@@ -910,9 +929,12 @@ static void test_chain_definition(void) {
                                 cases++;
                                 if ((st == IMP_OK ? got : -1) != want) {
                                     if (bad++ < 10)
-                                        fprintf(stderr, "  chain V=%d kind %d T=%g k=%d top_p=%g min_p=%g r=%.17g: sampler %d, definition %d\n",
-                                                V, kind, (double)sp.temperature, sp.top_k, (double)sp.top_p,
-                                                (double)sp.min_p, p.r, st == IMP_OK ? got : -1, want);
+                                        fprintf(stderr,
+                                                "  chain V=%d kind %d T=%g k=%d top_p=%g min_p=%g "
+                                                "r=%.17g: sampler %d, definition %d\n",
+                                                V, kind, (double)sp.temperature, sp.top_k,
+                                                (double)sp.top_p, (double)sp.min_p, p.r,
+                                                st == IMP_OK ? got : -1, want);
                                 }
                             }
                             imp_sampler_free(s);
@@ -966,7 +988,8 @@ static void test_prepare(void) {
         imp_sample_params p;
         memset(&p, 0x5a, sizeof p);
         const imp_sample_params before = p;
-        CHECKF(!imp_sampler_prepare(s, &p) && !memcmp(&p, &before, sizeof p), "config %d accepted", i);
+        CHECKF(!imp_sampler_prepare(s, &p) && !memcmp(&p, &before, sizeof p), "config %d accepted",
+               i);
         imp_sampler_free(s);
     }
     r[4].temperature = 0;

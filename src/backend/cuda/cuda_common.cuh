@@ -215,8 +215,8 @@ imp_status imp_cuda_rope_kv_store(imp_backend *be, const imp_rope *rope, const i
                                   const imp_batch *batch, imp_kv_store *kv, int layer);
 imp_status imp_cuda_attention(imp_backend *be, const imp_tensor *q, const imp_kv_store *kv, int layer,
                               const imp_batch *batch, const imp_attn_params *ap, imp_tensor *out);
-imp_status imp_cuda_sample(imp_backend *be, const imp_tensor *logits, const imp_sample_params *p, int32_t *tokens,
-                           imp_error *err);
+imp_status imp_cuda_sample(imp_backend *be, const imp_tensor *logits, const imp_sample_params *p,
+                           int32_t *tokens, imp_error *err);
 /* Called once at create: raises the shared-memory limits of the attention kernels. */
 imp_status imp_cuda_attention_init(imp_cuda *c);
 

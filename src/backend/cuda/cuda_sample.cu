@@ -30,11 +30,11 @@
 #include "backend/cuda/cuda_common.cuh"
 
 #define SMP_THREADS 1024
-#define SMP_WARPS (SMP_THREADS / 32)
-#define SMP_CAP SMP_THREADS /* candidates the small path holds: one per thread */
-#define SMP_ROWS 64         /* rows per launch */
-#define SMP_FULL 0xffffffffu
-#define SMP_LOST (-2)       /* a target was not found: a bug, reported as IMP_ERR_INTERNAL */
+#define SMP_WARPS   (SMP_THREADS / 32)
+#define SMP_CAP     SMP_THREADS /* candidates the small path holds: one per thread */
+#define SMP_ROWS    64          /* rows per launch */
+#define SMP_FULL    0xffffffffu
+#define SMP_LOST    (-2) /* a target was not found: a bug, reported as IMP_ERR_INTERNAL */
 
 typedef struct smp_rows {
     imp_sample_params p[SMP_ROWS];
@@ -61,13 +61,13 @@ typedef struct smp_shared {
     unsigned long long red[SMP_WARPS]; /* per-warp partials of reductions and scans */
     float redf[SMP_WARPS];
     int redi[SMP_WARPS];
-    unsigned cnt[256]; /* select: per digit, tokens ...               */
+    unsigned cnt[256];            /* select: per digit, tokens ...               */
     unsigned long long mass[256]; /* ... their mass (kind 1, 2)    */
     unsigned minid[256];          /* ... the smallest id           */
     int sel_digit, sel_warp, result;
-    unsigned long long sel_before; /* count/mass of the tokens before the chosen digit or warp */
-    unsigned sel_cbefore;          /* count of the tokens before the chosen digit              */
-    unsigned n;                    /* small: candidates gathered                               */
+    unsigned long long sel_before;  /* count/mass of the tokens before the chosen digit or warp */
+    unsigned sel_cbefore;           /* count of the tokens before the chosen digit              */
+    unsigned n;                     /* small: candidates gathered                               */
     float cl[SMP_CAP], sl[SMP_CAP]; /* small: logits as gathered, then ranked */
     int cid[SMP_CAP], sid[SMP_CAP]; /* small: their ids                       */
 } smp_shared;
@@ -133,7 +133,8 @@ __device__ int smp_block_min(int v, smp_shared *s) {
 }
 
 /* Inclusive prefix sum over the threads in order; *total gets the sum of all. */
-__device__ unsigned long long smp_block_scan(unsigned long long v, unsigned long long *total, smp_shared *s) {
+__device__ unsigned long long smp_block_scan(unsigned long long v, unsigned long long *total,
+                                             smp_shared *s) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     v = smp_warp_scan(v, lane);
     __syncthreads();
@@ -149,7 +150,8 @@ __device__ unsigned long long smp_block_scan(unsigned long long v, unsigned long
 
 /* The largest logit above -inf, how many there are, and the lowest id holding the largest;
  * *own: the largest this thread saw (-inf if none). */
-__device__ void smp_stats(const float *x, int V, smp_shared *s, float *mx, unsigned *n, int *arg, float *own) {
+__device__ void smp_stats(const float *x, int V, smp_shared *s, float *mx, unsigned *n, int *arg,
+                          float *own) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     float m = -INFINITY;
     unsigned c = 0;
@@ -198,8 +200,8 @@ __device__ void smp_stats(const float *x, int V, smp_shared *s, float *mx, unsig
 /* Tokens of pr in id order, weighted by mf: the id at which the running weight first reaches
  * T (1 <= T <= the total), or SMP_LOST. Warp w sums the ids [w R, (w + 1) R); then the warp
  * whose range holds the target walks it 32 ids at a time. */
-__device__ int smp_scan(const float *x, int V, const smp_pred &pr, const smp_mass &mf, unsigned long long T,
-                        smp_shared *s) {
+__device__ int smp_scan(const float *x, int V, const smp_pred &pr, const smp_mass &mf,
+                        unsigned long long T, smp_shared *s) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const long long R = ((((long long)V + SMP_WARPS - 1) / SMP_WARPS) + 31) & ~31ll;
     const long long b0 = warp * R, e0 = min((long long)V, b0 + R);
@@ -249,12 +251,13 @@ __device__ int smp_scan(const float *x, int V, const smp_pred &pr, const smp_mas
     return r;
 }
 
-/* ---- select: radix select by running count or mass -------------------------------------------- */
+/* ---- select: radix select by running count or mass --------------------------------------------
+ */
 
 /* Adds each lane's digit d (256: none), weight w and id to the histogram with one atomic per
  * distinct digit of the warp (a hot digit would serialize per-lane atomics). All lanes call. */
-__device__ __forceinline__ void smp_hist_add(smp_shared *s, unsigned d, unsigned long long w, unsigned id,
-                                             bool weighted) {
+__device__ __forceinline__ void smp_hist_add(smp_shared *s, unsigned d, unsigned long long w,
+                                             unsigned id, bool weighted) {
     const int lane = threadIdx.x & 31;
     if (!weighted) {
         const unsigned peers = __match_any_sync(SMP_FULL, d);
@@ -282,8 +285,9 @@ __device__ __forceinline__ void smp_hist_add(smp_shared *s, unsigned d, unsigned
 /* In the order of k64 (descending), the first token of pr whose running weight reaches T
  * (T <= the total weight; T = 0: the first token). On success *k gets its k64 (so "k64 >= *k"
  * keeps it and every token before it) and *count the number of those tokens. */
-__device__ bool smp_select(const float *x, int V, const smp_pred &pr, const smp_mass &mf, unsigned long long T,
-                           unsigned long long *k, unsigned *count, smp_shared *s) {
+__device__ bool smp_select(const float *x, int V, const smp_pred &pr, const smp_mass &mf,
+                           unsigned long long T, unsigned long long *k, unsigned *count,
+                           smp_shared *s) {
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
     const bool weighted = mf.kind != 0;
     unsigned prefix = 0, pmask = 0;
@@ -353,7 +357,7 @@ __device__ bool smp_select(const float *x, int V, const smp_pred &pr, const smp_
         prefix |= (unsigned)d << shift;
         pmask |= 255u << shift;
         __syncthreads(); /* everyone has read the histogram before the next pass clears it */
-        if (c == 1) { /* one token left in the digit: it is the answer */
+        if (c == 1) {    /* one token left in the digit: it is the answer */
             *k = smp_k64(smp_key(x[id]), id);
             *count = cbefore + 1;
             return true;
@@ -401,7 +405,8 @@ __device__ unsigned long long smp_sum(const float *x, int V, const smp_pred &pr,
     return w;
 }
 
-/* ---- small: at most SMP_CAP candidates in shared memory ---------------------------------------- */
+/* ---- small: at most SMP_CAP candidates in shared memory ----------------------------------------
+ */
 
 /* Gathers pr's tokens into s->cl / s->cid (the first SMP_CAP of them); returns how many there
  * are (possibly more than SMP_CAP: then nothing may use the arrays). */
@@ -436,8 +441,8 @@ __device__ unsigned smp_gather(const float *x, int V, const smp_pred &pr, smp_sh
 /* Over the n <= SMP_CAP gathered tokens: ranks them (in order when sorted, else by id), keeps
  * the first `first` (top-k from a superset), then top-p (when top_p), min-p and the draw.
  * Returns the token. */
-__device__ int smp_small(int n, int first, const imp_sample_params &p, float mx, int bits, bool sorted, bool top_p,
-                         smp_shared *s) {
+__device__ int smp_small(int n, int first, const imp_sample_params &p, float mx, int bits,
+                         bool sorted, bool top_p, smp_shared *s) {
     const int tid = threadIdx.x;
     if (tid < n) { /* rank = how many come before it */
         const float a = s->cl[tid];
@@ -457,15 +462,16 @@ __device__ int smp_small(int n, int first, const imp_sample_params &p, float mx,
     bool keep = tid < n;
     unsigned long long total;
     if (top_p) {
-        const unsigned long long cum = smp_block_scan(keep ? imp_sample_mass(v, mx, bits) : 0, &total, s);
+        const unsigned long long cum =
+            smp_block_scan(keep ? imp_sample_mass(v, mx, bits) : 0, &total, s);
         const unsigned long long T = imp_sample_top_p_target(p.top_p, total);
         const int cut = smp_block_min(keep && cum >= T ? tid : INT_MAX, s);
         keep = keep && tid <= cut;
     }
     if (p.min_p_log > -INFINITY) keep = keep && v >= IMP_SM_FADD(mx, p.min_p_log);
     const float mxt = IMP_SM_FDIV(mx, p.temperature);
-    const unsigned long long cum =
-        smp_block_scan(keep ? imp_sample_mass(IMP_SM_FDIV(v, p.temperature), mxt, bits) : 0, &total, s);
+    const unsigned long long cum = smp_block_scan(
+        keep ? imp_sample_mass(IMP_SM_FDIV(v, p.temperature), mxt, bits) : 0, &total, s);
     const unsigned long long T = imp_sample_draw_target(p.r, total);
     const int at = smp_block_min(keep && cum >= T ? tid : INT_MAX, s);
     return at < n ? s->sid[at] : SMP_LOST;
@@ -490,11 +496,12 @@ __device__ float smp_kth_own(float own, int k, smp_shared *s) {
     return L;
 }
 
-/* ---- the chain ------------------------------------------------------------------------------------ */
+/* ---- the chain
+ * ------------------------------------------------------------------------------------ */
 
 /* own: this thread's largest logit (smp_stats). */
-__device__ int smp_chain(const float *x, int V, const imp_sample_params &p, float mx, unsigned nfin, float own,
-                         smp_shared *s) {
+__device__ int smp_chain(const float *x, int V, const imp_sample_params &p, float mx, unsigned nfin,
+                         float own, smp_shared *s) {
     const int bits = imp_sample_mass_bits(V);
     smp_pred pr = {0ull, -INFINITY, false, 0u};
     const bool topk = p.top_k > 0 && p.top_k < V;
@@ -508,33 +515,38 @@ __device__ int smp_chain(const float *x, int V, const imp_sample_params &p, floa
             const float L = smp_kth_own(own, p.top_k, s);
             const smp_pred pl = {0ull, L, false, 0u};
             const unsigned g = L > -INFINITY ? smp_gather(x, V, pl, s) : SMP_CAP + 1;
-            if (g <= SMP_CAP) return smp_small((int)g, p.top_k, p, mx, bits, true, p.top_p < 1.0f, s);
+            if (g <= SMP_CAP)
+                return smp_small((int)g, p.top_k, p, mx, bits, true, p.top_p < 1.0f, s);
         }
         const smp_mass one = {0, 0.0f, 1.0f, bits};
         if (!smp_select(x, V, pr, one, (unsigned long long)p.top_k, &k, &n, s)) return SMP_LOST;
         pr.kthr = k;
     }
     const bool top_p = p.top_p < 1.0f && n > 1;
-    if (n <= SMP_CAP) return smp_small((int)smp_gather(x, V, pr, s), SMP_CAP, p, mx, bits, sorted, top_p, s);
+    if (n <= SMP_CAP)
+        return smp_small((int)smp_gather(x, V, pr, s), SMP_CAP, p, mx, bits, sorted, top_p, s);
     if (top_p) {
         const smp_mass m1 = {1, mx, 1.0f, bits};
         const unsigned long long S = smp_sum(x, V, pr, m1, NULL, s);
-        if (!smp_select(x, V, pr, m1, imp_sample_top_p_target(p.top_p, S), &k, &n, s)) return SMP_LOST;
+        if (!smp_select(x, V, pr, m1, imp_sample_top_p_target(p.top_p, S), &k, &n, s))
+            return SMP_LOST;
         pr.kthr = k;
-        if (n <= SMP_CAP) return smp_small((int)smp_gather(x, V, pr, s), SMP_CAP, p, mx, bits, true, false, s);
+        if (n <= SMP_CAP)
+            return smp_small((int)smp_gather(x, V, pr, s), SMP_CAP, p, mx, bits, true, false, s);
     }
     if (p.min_p_log > -INFINITY) pr.lmin = IMP_SM_FADD(mx, p.min_p_log);
     const smp_mass m2 = {2, IMP_SM_FDIV(mx, p.temperature), p.temperature, bits};
     const unsigned long long S = smp_sum(x, V, pr, m2, &n, s);
-    if (n <= SMP_CAP) return smp_small((int)smp_gather(x, V, pr, s), SMP_CAP, p, mx, bits, sorted, false, s);
+    if (n <= SMP_CAP)
+        return smp_small((int)smp_gather(x, V, pr, s), SMP_CAP, p, mx, bits, sorted, false, s);
     const unsigned long long T = imp_sample_draw_target(p.r, S);
     if (!sorted) return smp_scan(x, V, pr, m2, T, s);
     if (!smp_select(x, V, pr, m2, T, &k, &n, s)) return SMP_LOST;
     return (int)(0xffffffffu - (unsigned)k);
 }
 
-__global__ void __launch_bounds__(SMP_THREADS) smp_kernel(const float *logits, int64_t ld, int V, smp_rows rows,
-                                                          int32_t *tokens) {
+__global__ void __launch_bounds__(SMP_THREADS)
+    smp_kernel(const float *logits, int64_t ld, int V, smp_rows rows, int32_t *tokens) {
     __shared__ smp_shared s;
     const float *x = logits + (int64_t)blockIdx.x * ld;
     const imp_sample_params p = rows.p[blockIdx.x];
@@ -552,32 +564,37 @@ __global__ void __launch_bounds__(SMP_THREADS) smp_kernel(const float *logits, i
     if (threadIdx.x == 0) tokens[blockIdx.x] = tok;
 }
 
-/* ---- the op ---------------------------------------------------------------------------------------- */
+/* ---- the op
+ * ---------------------------------------------------------------------------------------- */
 
 static imp_status smp_bad(imp_error *err, const char *what) {
     return imp_error_set(err, IMP_ERR_INVALID_ARG, "sample: %s", what);
 }
 
-imp_status imp_cuda_sample(imp_backend *be, const imp_tensor *logits, const imp_sample_params *p, int32_t *tokens,
-                           imp_error *err) {
+imp_status imp_cuda_sample(imp_backend *be, const imp_tensor *logits, const imp_sample_params *p,
+                           int32_t *tokens, imp_error *err) {
     imp_cuda *c = (imp_cuda *)be;
     if (!logits || !p || !tokens) return smp_bad(err, "NULL argument");
-    if (logits->type != IMP_TYPE_F32 || logits->ne0 < 1 || logits->ne0 > INT32_MAX || logits->ne1 < 0 ||
-        logits->nb1 % sizeof(float) != 0 || logits->nb1 < (size_t)logits->ne0 * sizeof(float)) {
+    if (logits->type != IMP_TYPE_F32 || logits->ne0 < 1 || logits->ne0 > INT32_MAX ||
+        logits->ne1 < 0 || logits->nb1 % sizeof(float) != 0 ||
+        logits->nb1 < (size_t)logits->ne0 * sizeof(float)) {
         return smp_bad(err, "logits must be F32 rows of 1..2^31-1 values");
     }
     for (int64_t i = 0; i < logits->ne1; i++) {
         if (!(p[i].r >= 0.0 && p[i].r < 1.0)) return smp_bad(err, "r must be in [0, 1)");
-        if (isnan(p[i].temperature) || isnan(p[i].top_p) || isnan(p[i].min_p_log)) return smp_bad(err, "NaN parameter");
+        if (isnan(p[i].temperature) || isnan(p[i].top_p) || isnan(p[i].min_p_log))
+            return smp_bad(err, "NaN parameter");
     }
-    if (c->capturing) return imp_error_set(err, IMP_ERR_INTERNAL, "sample: called while a graph is recorded");
+    if (c->capturing)
+        return imp_error_set(err, IMP_ERR_INTERNAL, "sample: called while a graph is recorded");
     if (logits->ne1 == 0) return IMP_OK;
     if (!c->smp_dev) {
         cudaError_t e = cudaMalloc((void **)&c->smp_dev, SMP_ROWS * sizeof(int32_t));
         if (e == cudaSuccess) e = cudaMallocHost((void **)&c->smp_host, SMP_ROWS * sizeof(int32_t));
         if (e != cudaSuccess) {
             cudaGetLastError();
-            return imp_error_set(err, IMP_ERR_NOMEM, "GPU %d: sample buffers: %s", c->device, cudaGetErrorString(e));
+            return imp_error_set(err, IMP_ERR_NOMEM, "GPU %d: sample buffers: %s", c->device,
+                                 cudaGetErrorString(e));
         }
     }
     const int64_t ld = (int64_t)(logits->nb1 / sizeof(float));
@@ -586,19 +603,21 @@ imp_status imp_cuda_sample(imp_backend *be, const imp_tensor *logits, const imp_
         smp_rows rows;
         memset(&rows, 0, sizeof rows);
         memcpy(rows.p, p + r0, (size_t)n * sizeof *p);
-        smp_kernel<<<(unsigned)n, SMP_THREADS, 0, c->stream>>>((const float *)logits->data + r0 * ld, ld,
-                                                               (int)logits->ne0, rows, c->smp_dev);
+        smp_kernel<<<(unsigned)n, SMP_THREADS, 0, c->stream>>>(
+            (const float *)logits->data + r0 * ld, ld, (int)logits->ne0, rows, c->smp_dev);
         cudaError_t e = cudaGetLastError();
         if (e == cudaSuccess)
-            e = cudaMemcpyAsync(c->smp_host, c->smp_dev, (size_t)n * sizeof(int32_t), cudaMemcpyDeviceToHost,
-                                c->stream);
+            e = cudaMemcpyAsync(c->smp_host, c->smp_dev, (size_t)n * sizeof(int32_t),
+                                cudaMemcpyDeviceToHost, c->stream);
         if (e == cudaSuccess) e = cudaStreamSynchronize(c->stream);
         if (e != cudaSuccess) {
-            return imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: sample: %s", c->device, cudaGetErrorString(e));
+            return imp_error_set(err, IMP_ERR_DEVICE, "GPU %d: sample: %s", c->device,
+                                 cudaGetErrorString(e));
         }
         for (int i = 0; i < n; i++) {
             if (c->smp_host[i] < -1 || c->smp_host[i] >= logits->ne0) {
-                return imp_error_set(err, IMP_ERR_INTERNAL, "sample: row %lld: the kernel lost its target",
+                return imp_error_set(err, IMP_ERR_INTERNAL,
+                                     "sample: row %lld: the kernel lost its target",
                                      (long long)(r0 + i));
             }
             tokens[r0 + i] = c->smp_host[i];
