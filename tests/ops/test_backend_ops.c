@@ -37,6 +37,7 @@
 #include "backend/backend.h"
 #include "backend/device.h"
 #include "base/fp16.h"
+#include "base/threads.h"
 #include "engine/sampler.h"
 #include "quant/quant.h"
 #include "testutil.h"
@@ -1610,7 +1611,8 @@ static bool smp_dut(ops_ctx *c, const imp_tensor *t, const imp_sample_params *p,
 }
 
 /* One case: n rows of kind at V (a strided view when strided), every parameter combination,
- * `rounds` calls each. */
+ * `rounds` calls each. The line shows the mean wall time of the DUT's calls for greedy, top-k
+ * on and top-k off (information only: a launch, the kernel, the copy back of n tokens). */
 static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int rounds) {
     if (!ops_case(c, "sample V=%lld %s rows=%d%s", (long long)V, k_smp_kind[kind], n,
                   strided ? " strided" : ""))
@@ -1628,7 +1630,8 @@ static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int r
     int32_t want[SMP_MAX_ROWS], got[SMP_MAX_ROWS];
     const float temps[3] = {0.0f, 0.7f, 1.5f}, tps[3] = {0.5f, 0.95f, 1.0f}, mps[2] = {0.0f, 0.05f};
     const int32_t ks[4] = {0, 1, 40, (int32_t)V};
-    int combos = 0, draws = 0, bad = 0;
+    int combos = 0, draws = 0, bad = 0, calls[3] = {0, 0, 0};
+    double dut_s[3] = {0.0, 0.0, 0.0}; /* greedy; top-k 1 or 40; top-k off (0 or V) */
     for (int ti = 0; ti < 3 && dev && !c->failed; ti++)
         for (int ki = 0; ki < 4; ki++)
             for (int pi = 0; pi < 3; pi++)
@@ -1658,7 +1661,11 @@ static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int r
                             if (imp_sampler_sample_r(s, x + r * ld, p[r].r, &want[r], &e) != IMP_OK)
                                 want[r] = -1;
                         }
+                        const double t0 = imp_time_s();
                         if (c->failed || !smp_dut(c, &t, p, s2, scratch, got)) break;
+                        const int bucket = ti == 0 ? 0 : ki == 1 || ki == 2 ? 1 : 2;
+                        dut_s[bucket] += imp_time_s() - t0;
+                        calls[bucket]++;
                         for (int r = 0; r < n; r++, draws++) {
                             if (got[r] == want[r]) continue;
                             if (bad++ < 5)
@@ -1673,7 +1680,11 @@ static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int r
                     imp_sampler_free(s2);
                 }
     if (bad > 5) ops_fail(c, "... %d mismatches in all", bad);
-    ops_append(c->line, sizeof c->line, " combos=%d draws=%d", combos, draws);
+    ops_append(c->line, sizeof c->line,
+               " combos=%d draws=%d; %s us/call: greedy %.0f, top-k %.0f, top-k off %.0f", combos,
+               draws, c->label[DUT], calls[0] ? 1e6 * dut_s[0] / calls[0] : 0.0,
+               calls[1] ? 1e6 * dut_s[1] / calls[1] : 0.0,
+               calls[2] ? 1e6 * dut_s[2] / calls[2] : 0.0);
     ops_end(c, mark);
 }
 
