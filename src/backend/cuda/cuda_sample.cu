@@ -254,31 +254,27 @@ __device__ int smp_scan(const float *x, int V, const smp_pred &pr, const smp_mas
 /* ---- select: radix select by running count or mass --------------------------------------------
  */
 
-/* Adds each lane's digit d (256: none), weight w and id to the histogram with one atomic per
- * distinct digit of the warp (a hot digit would serialize per-lane atomics). All lanes call. */
+/* Adds each lane's digit d (256: none), weight w and id to the histogram. Lanes sharing a
+ * digit are counted by their lowest lane (one atomic per distinct digit: a hot digit would
+ * serialize 32 per-lane atomics); their weights are summed across the warp when at least 8
+ * lanes share the digit (at most 4 such groups), added lane by lane otherwise. All lanes call. */
 __device__ __forceinline__ void smp_hist_add(smp_shared *s, unsigned d, unsigned long long w,
                                              unsigned id, bool weighted) {
     const int lane = threadIdx.x & 31;
-    if (!weighted) {
-        const unsigned peers = __match_any_sync(SMP_FULL, d);
-        if (d < 256 && lane == __ffs(peers) - 1) {
-            atomicAdd(&s->cnt[d], (unsigned)__popc(peers));
-            atomicMin(&s->minid[d], id);
-        }
-        return;
+    const unsigned peers = __match_any_sync(SMP_FULL, d);
+    const bool leader = d < 256 && lane == __ffs(peers) - 1; /* the group's smallest id */
+    if (leader) {
+        atomicAdd(&s->cnt[d], (unsigned)__popc(peers));
+        atomicMin(&s->minid[d], id);
     }
-    unsigned todo = __ballot_sync(SMP_FULL, d < 256);
-    while (todo) {
-        const int leader = __ffs(todo) - 1;
-        const unsigned dl = __shfl_sync(SMP_FULL, d, leader);
-        const unsigned group = __ballot_sync(SMP_FULL, d == dl);
+    if (!weighted) return;
+    const bool big = __popc(peers) >= 8;
+    if (d < 256 && !big) atomicAdd(&s->mass[d], w);
+    for (unsigned todo = __ballot_sync(SMP_FULL, leader && big); todo; todo &= todo - 1) {
+        const int l = __ffs(todo) - 1;
+        const unsigned dl = __shfl_sync(SMP_FULL, d, l);
         const unsigned long long sum = smp_warp_sum(d == dl ? w : 0);
-        if (lane == leader) { /* the group's lowest lane: its smallest id */
-            atomicAdd(&s->cnt[dl], (unsigned)__popc(group));
-            atomicAdd(&s->mass[dl], sum);
-            atomicMin(&s->minid[dl], id);
-        }
-        todo &= ~group;
+        if (lane == l) atomicAdd(&s->mass[dl], sum);
     }
 }
 
