@@ -11,14 +11,18 @@
  * "the first m tokens in order" is "k64 >= a threshold". The steps:
  *
  *   stats     one pass: the largest logit, how many are above -inf, the greedy argmax.
+ *   top-k     (k <= 1024) the k-th largest of the 1024 threads' own maxima is reached by k
+ *             distinct tokens, so it bounds the row's k-th largest logit from below: the
+ *             tokens at or above it (usually about k) are gathered and ranked (small, below).
+ *             When more than 1024 reach it, or k > 1024, a select finds the k-th.
  *   select    radix select over key(logit), 8 bits a pass from the top, with a histogram of
  *             counts or masses per digit in shared memory: finds the token at which the
  *             running count (top-k) or mass (top-p, the draw) in order first reaches a target.
  *             Tokens with equal logits have equal masses, so within the last digit the answer
  *             is the j-th smallest id among the ties, j computed; a scan in id order finds it.
- *   small     once at most 1024 candidates are left (top-k 40: always), they are gathered into
- *             shared memory, ranked (order, or id), and top-p / min-p / the draw become block
- *             prefix sums over at most 1024 masses.
+ *   small     once at most 1024 candidates are left (top-k 40: nearly always), they are
+ *             gathered into shared memory, ranked (order, or id), and top-p / min-p / the draw
+ *             become block prefix sums over at most 1024 masses.
  *   scan      the draw in id order over many candidates (top-k and top-p off): per-warp sums
  *             over contiguous id ranges, then one warp walks the range holding the target.
  *
@@ -61,9 +65,9 @@ typedef struct smp_shared {
     unsigned long long red[SMP_WARPS]; /* per-warp partials of reductions and scans */
     float redf[SMP_WARPS];
     int redi[SMP_WARPS];
-    unsigned cnt[256];            /* select: per digit, tokens ...               */
-    unsigned long long mass[256]; /* ... their mass (kind 1, 2)    */
-    unsigned minid[256];          /* ... the smallest id           */
+    unsigned cnt[256];            /* select, per digit: tokens,      */
+    unsigned long long mass[256]; /* their mass (kinds 1, 2),         */
+    unsigned minid[256];          /* the smallest id                  */
     int sel_digit, sel_warp, result;
     unsigned long long sel_before;  /* count/mass of the tokens before the chosen digit or warp */
     unsigned sel_cbefore;           /* count of the tokens before the chosen digit              */
