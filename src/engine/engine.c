@@ -544,9 +544,11 @@ imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_i
         }
         if (nt == 0) break;
         /* logits kept from an earlier step: this one may overwrite them */
-        if (e->logits_dev && !e->logits_host) {
-            if ((st = logits_download(e, (int32_t)out_done, err)) != IMP_OK) break;
+        if (e->logits_dev) {
+            if (!e->logits_host && (st = logits_download(e, (int32_t)out_done, err)) != IMP_OK)
+                break;
             e->logits_host = true;
+            e->logits_dev = false;
         }
         const imp_batch b = {.n_tokens = nt, .token = e->token, .pos = e->pos, .seq = e->seq, .slot = e->slot,
                              .n_seqs = nseq, .seqs = e->seqs};
