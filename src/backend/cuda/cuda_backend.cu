@@ -91,8 +91,9 @@ static void cuda_free(imp_backend *be) {
         if (c->graphs[i].exec) cudaGraphExecDestroy(c->graphs[i].exec);
     }
     if (c->step.dev) cudaFree(c->step.dev);
-    if (c->smp_dev) cudaFree(c->smp_dev);
-    if (c->smp_host) cudaFreeHost(c->smp_host);
+    if (c->smp.ws) cudaFree(c->smp.ws);
+    if (c->smp.dev) cudaFree(c->smp.dev);
+    if (c->smp.host) cudaFreeHost(c->smp.host);
     if (c->step.host) cudaFreeHost(c->step.host);
     if (c->blas) cublasDestroy(c->blas);
     if (c->stream) cudaStreamDestroy(c->stream);

@@ -87,6 +87,15 @@ typedef struct imp_cuda_graph {
     cudaGraphExec_t exec;
 } imp_cuda_graph;
 
+/* The sample op's buffers (cuda_sample.cu), made on first use. */
+typedef struct imp_cuda_smp {
+    void *ws;               /* workspace laid out for rows x slices x kcap; zeroed when made */
+    int rows, slices, kcap; /* what it holds (grown, never shrunk)                           */
+    int32_t *host;          /* pinned: one launch's tokens (64)                              */
+    int32_t *host_dev;      /* host as the kernels see it (mapped); NULL: dev and a copy     */
+    int32_t *dev;
+} imp_cuda_smp;
+
 typedef struct imp_cuda {
     imp_backend base;
     int device;
@@ -104,7 +113,7 @@ typedef struct imp_cuda {
     bool capture_failed; /* something during this recording needed to                    */
     uint32_t epoch;      /* bumped whenever a buffer a graph may point into moves          */
     imp_cuda_graph graphs[IMP_CUDA_GRAPHS];
-    int32_t *smp_dev, *smp_host; /* sample: one launch's tokens on the device / pinned host   */
+    imp_cuda_smp smp;
     /* What c->act holds, so that matmuls sharing an input (q, k, v; gate, up) quantize it
      * once: valid while gen is unchanged. Every op that may write device memory other than
      * matmul bumps gen (IMP_CUDA_WRITES); a matmul bumps it when its output overlaps x. */
