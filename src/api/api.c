@@ -6,7 +6,10 @@
  * Sampling runs on the backend (backend.h's sample op) when it has one and the sampler's
  * configuration is all that op runs (imp_sampler_prepare): the logits then stay on the device
  * and are downloaded only if imp_get_logits asks for them. Otherwise the host sampler reads
- * the downloaded logits. Both pick the same token for the same logits and seed.
+ * the downloaded logits. Both pick the same token for the same logits and seed. A decode step
+ * feeds its token without waiting for the forward to finish (engine.h: imp_engine_sync); the
+ * next sample waits for it, so a token costs one host synchronization. imp_prefill* and the
+ * prompt of imp_generate wait, so their timings hold the whole computation.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <imp/imp.h>
@@ -323,6 +326,7 @@ ImpStatus imp_prefill_logits(ImpContext ctx, const int32_t *tokens, size_t n, si
     imp_error_clear(&ctx->err);
     const double t0 = imp_time_s();
     imp_status st = ctx_feed_from(ctx, tokens, n, first);
+    if (st == IMP_OK) st = imp_engine_sync(ctx->e, &ctx->err); /* done when it returns (timings) */
     ctx->stats.n_prompt += (int32_t)n;
     ctx->stats.prompt_s += imp_time_s() - t0;
     if (st == IMP_OK) {
@@ -459,6 +463,7 @@ static imp_status gen_run(ImpContext ctx, const char *prompt, const ImpGenerateP
     ctx->stats.n_prompt = (int32_t)(pt.n - keep);
     double t0 = imp_time_s();
     st = ctx_feed(ctx, pt.ids + keep, pt.n - keep);
+    if (st == IMP_OK) st = imp_engine_sync(ctx->e, err); /* prompt_s counts the whole prompt */
     ctx->stats.prompt_s = imp_time_s() - t0;
     if (st != IMP_OK) goto done;
     for (size_t i = 0; i < pt.n; i++) imp_sampler_accept(smp, pt.ids[i]);

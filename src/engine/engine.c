@@ -7,6 +7,10 @@
  * they stay in the backend's workspace; imp_engine_sample picks tokens there (4 bytes a row
  * come back) and imp_engine_logits downloads them only when first asked. Rows spread over
  * several steps are downloaded after each step, as the next step overwrites the workspace.
+ * A step whose logits stay is not waited for (on a model in one part): the sample op queued
+ * after it on the same stream is the first wait, so decode pays one host synchronization
+ * per token. Whatever reads its results first (sample, download, the next forward call,
+ * imp_engine_sync) waits.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "engine/engine.h"
@@ -54,6 +58,9 @@ struct imp_engine {
     size_t logits_rows_cap;
     int32_t n_logits;
     bool logits_dev, logits_host;
+    /* the last step was queued and not waited for (its logits stayed on the device, so that a
+     * sample op can follow on the stream): the next sample, download or call waits */
+    bool unsynced;
 };
 
 imp_engine_params imp_engine_params_default(void) {
@@ -386,11 +393,21 @@ imp_status imp_engine_create(const imp_model *m, const imp_engine_params *p, imp
 
 int32_t imp_engine_n_logits(const imp_engine *e) { return e->n_logits; }
 
-/* Brings the first n rows of ws.logits to e->logits. */
+imp_status imp_engine_sync(imp_engine *e, imp_error *err) {
+    if (!e->unsynced) return IMP_OK;
+    imp_status st = IMP_OK;
+    for (int i = 0; i < e->n_parts && st == IMP_OK; i++) st = e->part[i].be->ops->sync(e->part[i].be, err);
+    if (st == IMP_OK) e->unsynced = false;
+    return st;
+}
+
+/* Brings the first n rows of ws.logits to e->logits (the download waits for the step). */
 static imp_status logits_download(imp_engine *e, int32_t n, imp_error *err) {
     const size_t V = (size_t)e->m->hp.n_vocab;
     const engine_part *io = &e->part[e->n_parts - 1];
-    return io->be->ops->download(io->be, e->logits, io->ws.logits.data, (size_t)n * V * sizeof(float), err);
+    imp_status st = io->be->ops->download(io->be, e->logits, io->ws.logits.data, (size_t)n * V * sizeof(float), err);
+    if (st == IMP_OK && e->n_parts == 1) e->unsynced = false;
+    return st;
 }
 
 const float *imp_engine_logits(imp_engine *e, int32_t k) {
@@ -424,7 +441,10 @@ imp_status imp_engine_sample(imp_engine *e, int32_t k0, int32_t n, const imp_sam
     }
     const engine_part *io = &e->part[e->n_parts - 1]; /* holds the logits */
     const imp_tensor rows = imp_tensor_rows(&io->ws.logits, k0, n);
-    return io->be->ops->sample(io->be, &rows, p, tokens, err);
+    /* queued right after the step on the same stream; returns once the tokens are here */
+    imp_status st = io->be->ops->sample(io->be, &rows, p, tokens, err);
+    if (st == IMP_OK && n > 0 && e->n_parts == 1) e->unsynced = false;
+    return st;
 }
 
 void imp_engine_seq_truncate(imp_engine *e, imp_kv_seq *s, int32_t n_pos) { imp_kv_seq_truncate(&e->pool, s, n_pos); }
@@ -488,8 +508,11 @@ imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_i
     e->n_logits = 0;
     e->logits_dev = e->logits_host = false;
     if (n_in < 0 || (n_in > 0 && !in)) return imp_error_set(err, IMP_ERR_INVALID_ARG, "forward: bad input list");
+    /* the previous step may still run: it reads the staging buffers this call refills */
+    imp_status st = imp_engine_sync(e, err);
+    if (st != IMP_OK) return st;
     int64_t n_out;
-    imp_status st = check_inputs(e, in, n_in, &n_out, err);
+    st = check_inputs(e, in, n_in, &n_out, err);
     if (st != IMP_OK) return st;
     const size_t V = (size_t)e->m->hp.n_vocab;
     if ((size_t)n_out > e->logits_rows_cap) {
@@ -553,9 +576,11 @@ imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_i
         const imp_batch b = {.n_tokens = nt, .token = e->token, .pos = e->pos, .seq = e->seq, .slot = e->slot,
                              .n_seqs = nseq, .seqs = e->seqs};
         st = run_step(e, &b, nout, err);
-        for (int i = 0; i < e->n_parts && st == IMP_OK; i++) st = e->part[i].be->ops->sync(e->part[i].be, err);
+        e->unsynced = true;
+        const bool keep = nout > 0 && out_done == 0 && nout == n_out; /* every row of the call */
+        if (st == IMP_OK && !(keep && e->n_parts == 1)) st = imp_engine_sync(e, err);
         if (st == IMP_OK && nout > 0) {
-            if (out_done == 0 && nout == n_out) {
+            if (keep) {
                 e->logits_dev = true; /* every row of the call: downloaded when asked for */
             } else {
                 st = io->be->ops->download(io->be, e->logits + (size_t)out_done * V, io->ws.logits.data,

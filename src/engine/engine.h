@@ -78,6 +78,13 @@ int imp_engine_gpu_layers(const imp_engine *e);
  * the next call. On an error the sequences keep the positions that were fully processed. */
 imp_status imp_engine_forward(imp_engine *e, const imp_engine_input *in, int n_in, imp_error *err);
 
+/* Waits for the work the last forward call left queued: a call whose logit rows all come from
+ * its last step returns without waiting for that step (on a model in one part), so that
+ * imp_engine_sample's launch follows it on the device; the sample op, imp_engine_logits and
+ * the next forward call wait for it themselves. A device error of the step shows here (or in
+ * whichever of those comes first). */
+imp_status imp_engine_sync(imp_engine *e, imp_error *err);
+
 int32_t imp_engine_n_logits(const imp_engine *e);
 /* Row k of the last call's logits: n_vocab floats, owned by the engine, valid until the next
  * forward call; NULL when k is not a row of the last call, or when the rows could not be
