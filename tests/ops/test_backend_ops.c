@@ -1540,14 +1540,19 @@ enum {
     SMP_SPARSE,
     SMP_PINF,
     SMP_EMPTY,
+    SMP_SLICES,
     SMP_KINDS
 };
-static const char *const k_smp_kind[SMP_KINDS] = {"normal", "flat",   "peaked", "ties",
-                                                  "ninf",   "sparse", "pinf",   "empty"};
+static const char *const k_smp_kind[SMP_KINDS] = {"normal", "flat", "peaked", "ties",  "ninf",
+                                                  "sparse", "pinf", "empty",  "slices"};
 
 /* Row r of kind k: normal N(0, 2.5^2); flat N(0, .3^2) (huge nuclei); peaked: five tokens far
  * above the rest; ties: N(0, 2^2) rounded to quarters; ninf: half -inf, some NaN; sparse: 15
- * finite among -inf; pinf: two +inf; empty: -inf and NaN only. */
+ * finite among -inf; pinf: two +inf; empty: -inf and NaN only; slices: N(0, 1) with the
+ * largest logit at 8 ids in different blocks of 4096 (the CUDA op spreads a row over such
+ * blocks: the lowest id must win across them), some just below a multiple of 4096, the
+ * lowest written last, and 64 equal runners-up spread over the row (top-k 40 ends inside
+ * ties that span blocks). */
 static void smp_fill(ops_ctx *c, float *x, int64_t V, int kind) {
     for (int64_t i = 0; i < V; i++) {
         const float v = imp_test_rng_normal(&c->rng);
@@ -1574,6 +1579,9 @@ static void smp_fill(ops_ctx *c, float *x, int64_t V, int kind) {
         case SMP_PINF:
             x[i] = 2.0f * v;
             break;
+        case SMP_SLICES:
+            x[i] = v;
+            break;
         default:
             x[i] = u < 80 ? -INFINITY : NAN;
             break;
@@ -1587,6 +1595,11 @@ static void smp_fill(ops_ctx *c, float *x, int64_t V, int kind) {
             x[imp_test_rng_u64(&c->rng) % uV] = roundf(2.0f * imp_test_rng_normal(&c->rng));
     if (kind == SMP_PINF)
         for (int j = 0; j < 2; j++) x[imp_test_rng_u64(&c->rng) % uV] = INFINITY;
+    if (kind == SMP_SLICES) {
+        for (int j = 0; j < 64; j++) x[((uint64_t)j * 2053u + 4090u) % uV] = 6.0f;
+        for (int j = 0; j < 8; j++)
+            x[((uint64_t)(16 - 2 * (j % 4) + 24 * (j / 4)) * 4096u - (j % 2)) % uV] = 7.0f;
+    }
 }
 
 /* The DUT's tokens for logits t (its memory) with params p; the self-test's stand-in when the
@@ -1610,12 +1623,14 @@ static bool smp_dut(ops_ctx *c, const imp_tensor *t, const imp_sample_params *p,
     return true;
 }
 
-/* One case: n rows of kind at V (a strided view when strided), every parameter combination,
- * `rounds` calls each. The line shows the mean wall time of the DUT's calls for greedy, top-k
- * on and top-k off (information only: a launch, the kernel, the copy back of n tokens). */
-static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int rounds) {
-    if (!ops_case(c, "sample V=%lld %s rows=%d%s", (long long)V, k_smp_kind[kind], n,
-                  strided ? " strided" : ""))
+/* One case: n rows of kind at V (a strided view when strided), each of the nset sampler
+ * configurations `rounds` calls. The line shows the mean wall time of the DUT's calls for
+ * greedy, top-k on and top-k off (information only: the launches, the kernels, the copy back
+ * of n tokens). */
+static void smp_run(ops_ctx *c, int64_t V, int kind, int n, bool strided, int rounds,
+                    const imp_sampler_params *set, int nset, const char *what) {
+    if (!ops_case(c, "sample V=%lld %s rows=%d%s%s", (long long)V, k_smp_kind[kind], n,
+                  strided ? " strided" : "", what))
         return;
     const int mark = ops_mark(c);
     const int64_t ld = strided ? V + 5 : V;
@@ -1628,11 +1643,61 @@ static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int r
     float *scratch = ops_host(c, (size_t)V * sizeof(float));
     imp_sample_params p[SMP_MAX_ROWS];
     int32_t want[SMP_MAX_ROWS], got[SMP_MAX_ROWS];
+    int draws = 0, bad = 0, calls[3] = {0, 0, 0};
+    double dut_s[3] = {0.0, 0.0, 0.0}; /* greedy; top-k on; top-k off (0 or >= V) */
+    for (int si = 0; si < nset && dev && !c->failed; si++) {
+        imp_sampler_params sp = set[si];
+        sp.seed = imp_test_rng_u64(&c->rng);
+        const bool greedy = sp.temperature <= 0;
+        imp_sampler *s = NULL, *s2 = NULL;
+        imp_error e;
+        if (imp_sampler_create(&sp, (int32_t)V, NULL, &s, &e) != IMP_OK ||
+            imp_sampler_create(&sp, (int32_t)V, NULL, &s2, &e) != IMP_OK) {
+            ops_fail(c, "sampler: %s", e.msg);
+            imp_sampler_free(s);
+            return;
+        }
+        for (int round = 0; round < rounds; round++) {
+            for (int r = 0; r < n; r++) {
+                if (!imp_sampler_prepare(s, &p[r])) ops_fail(c, "imp_sampler_prepare refused");
+                if (round == 0 && r == 0 && !greedy) p[r].r = 0.0;
+                if (round == 0 && r == 1 && !greedy) p[r].r = 0x1.fffffffffffffp-1;
+                if (imp_sampler_sample_r(s, x + r * ld, p[r].r, &want[r], &e) != IMP_OK)
+                    want[r] = -1;
+            }
+            const double t0 = imp_time_s();
+            if (c->failed || !smp_dut(c, &t, p, s2, scratch, got)) break;
+            const int bucket = greedy ? 0 : sp.top_k > 0 && sp.top_k < V ? 1 : 2;
+            dut_s[bucket] += imp_time_s() - t0;
+            calls[bucket]++;
+            for (int r = 0; r < n; r++, draws++) {
+                if (got[r] == want[r]) continue;
+                if (bad++ < 5)
+                    ops_fail(c, "T=%g top_k=%d top_p=%g min_p=%g row %d r=%.17g: %s %d, cpu %d",
+                             (double)sp.temperature, sp.top_k, (double)sp.top_p, (double)sp.min_p,
+                             r, p[r].r, c->label[DUT], got[r], want[r]);
+            }
+        }
+        imp_sampler_free(s);
+        imp_sampler_free(s2);
+    }
+    if (bad > 5) ops_fail(c, "... %d mismatches in all", bad);
+    ops_append(c->line, sizeof c->line,
+               " combos=%d draws=%d; %s us/call: greedy %.0f, top-k %.0f, top-k off %.0f", nset,
+               draws, c->label[DUT], calls[0] ? 1e6 * dut_s[0] / calls[0] : 0.0,
+               calls[1] ? 1e6 * dut_s[1] / calls[1] : 0.0,
+               calls[2] ? 1e6 * dut_s[2] / calls[2] : 0.0);
+    ops_end(c, mark);
+}
+
+/* Every combination of greedy, temperature 0.7 / 1.5, top-k 0 / 1 / 40 / V, top-p .5 / .95 /
+ * 1 and min-p 0 / .05. */
+static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int rounds) {
+    imp_sampler_params set[64];
+    int nset = 0;
     const float temps[3] = {0.0f, 0.7f, 1.5f}, tps[3] = {0.5f, 0.95f, 1.0f}, mps[2] = {0.0f, 0.05f};
     const int32_t ks[4] = {0, 1, 40, (int32_t)V};
-    int combos = 0, draws = 0, bad = 0, calls[3] = {0, 0, 0};
-    double dut_s[3] = {0.0, 0.0, 0.0}; /* greedy; top-k 1 or 40; top-k off (0 or V) */
-    for (int ti = 0; ti < 3 && dev && !c->failed; ti++)
+    for (int ti = 0; ti < 3; ti++)
         for (int ki = 0; ki < 4; ki++)
             for (int pi = 0; pi < 3; pi++)
                 for (int mi = 0; mi < 2; mi++) {
@@ -1642,50 +1707,19 @@ static void smp_case(ops_ctx *c, int64_t V, int kind, int n, bool strided, int r
                     sp.top_k = ks[ki];
                     sp.top_p = tps[pi];
                     sp.min_p = mps[mi];
-                    sp.seed = imp_test_rng_u64(&c->rng);
-                    imp_sampler *s = NULL, *s2 = NULL;
-                    imp_error e;
-                    if (imp_sampler_create(&sp, (int32_t)V, NULL, &s, &e) != IMP_OK ||
-                        imp_sampler_create(&sp, (int32_t)V, NULL, &s2, &e) != IMP_OK) {
-                        ops_fail(c, "sampler: %s", e.msg);
-                        imp_sampler_free(s);
-                        return;
-                    }
-                    combos++;
-                    for (int round = 0; round < rounds; round++) {
-                        for (int r = 0; r < n; r++) {
-                            if (!imp_sampler_prepare(s, &p[r]))
-                                ops_fail(c, "imp_sampler_prepare refused");
-                            if (round == 0 && r == 0 && ti) p[r].r = 0.0;
-                            if (round == 0 && r == 1 && ti) p[r].r = 0x1.fffffffffffffp-1;
-                            if (imp_sampler_sample_r(s, x + r * ld, p[r].r, &want[r], &e) != IMP_OK)
-                                want[r] = -1;
-                        }
-                        const double t0 = imp_time_s();
-                        if (c->failed || !smp_dut(c, &t, p, s2, scratch, got)) break;
-                        const int bucket = ti == 0 ? 0 : ki == 1 || ki == 2 ? 1 : 2;
-                        dut_s[bucket] += imp_time_s() - t0;
-                        calls[bucket]++;
-                        for (int r = 0; r < n; r++, draws++) {
-                            if (got[r] == want[r]) continue;
-                            if (bad++ < 5)
-                                ops_fail(
-                                    c,
-                                    "T=%g top_k=%d top_p=%g min_p=%g row %d r=%.17g: %s %d, cpu %d",
-                                    (double)sp.temperature, sp.top_k, (double)sp.top_p,
-                                    (double)sp.min_p, r, p[r].r, c->label[DUT], got[r], want[r]);
-                        }
-                    }
-                    imp_sampler_free(s);
-                    imp_sampler_free(s2);
+                    set[nset++] = sp;
                 }
-    if (bad > 5) ops_fail(c, "... %d mismatches in all", bad);
-    ops_append(c->line, sizeof c->line,
-               " combos=%d draws=%d; %s us/call: greedy %.0f, top-k %.0f, top-k off %.0f", combos,
-               draws, c->label[DUT], calls[0] ? 1e6 * dut_s[0] / calls[0] : 0.0,
-               calls[1] ? 1e6 * dut_s[1] / calls[1] : 0.0,
-               calls[2] ? 1e6 * dut_s[2] / calls[2] : 0.0);
-    ops_end(c, mark);
+    smp_run(c, V, kind, n, strided, rounds, set, nset, "");
+}
+
+/* Greedy, the default chain (temperature 0.8, top-k 40, top-p 0.95, min-p 0.05) and the same
+ * with top-k off: the configurations generation runs, at real vocabulary sizes. */
+static void smp_case_defaults(ops_ctx *c, int64_t V, int kind, int n, int rounds) {
+    imp_sampler_params set[3];
+    for (int i = 0; i < 3; i++) set[i] = imp_sampler_params_default();
+    set[0].temperature = 0.0f;
+    set[2].top_k = 0;
+    smp_run(c, V, kind, n, false, rounds, set, 3, " defaults");
 }
 
 /* Invalid calls the op must refuse (IMP_ERR_INVALID_ARG), and zero rows. */
@@ -1737,6 +1771,13 @@ static void suite_sample(ops_ctx *c) {
         for (int kind = 0; kind < SMP_KINDS; kind++, k++)
             smp_case(c, vs[vi], kind, 1 + k % 8, k % 3 == 1, vs[vi] <= 32000 ? 6 : 2);
     smp_case(c, 1000, SMP_TIES, SMP_MAX_ROWS, false, 1);
+    /* llama3 and qwen3 vocabularies: one row many times (the timing lines), then a batch */
+    const int64_t real[2] = {128256, 151936};
+    const int kinds[3] = {SMP_NORMAL, SMP_SLICES, SMP_TIES};
+    for (int vi = 0; vi < 2; vi++) {
+        for (int ki = 0; ki < 3; ki++) smp_case_defaults(c, real[vi], kinds[ki], 1, ki ? 4 : 20);
+        smp_case_defaults(c, real[vi], SMP_SLICES, 6, 2);
+    }
 }
 
 /* ---- self-test: a CPU backend whose KV pool is F16 ------------------------------------------ */
