@@ -24,6 +24,8 @@
  *   5. sampling on the GPU: --seqs sequences decoded together, each step's tokens picked by the
  *      backend's sample op (imp_engine_sample) with seeded samplers (defaults; top-k off with
  *      top-p .9; greedy) must equal the host sampler's on the same logits, downloaded after.
+ *      With layers on the CPU (--gpu-layers < n_layer) the logits come from the CPU part:
+ *      the engine must refuse to sample them (IMP_ERR_UNSUPPORTED; the host samples).
  *
  * Token comparisons: argmax with ties to the lowest id. Two backends that round differently
  * cannot agree on a step whose top-2 gap is within their logits' difference, so a mismatch is
@@ -438,9 +440,11 @@ static bool part_sample(const opts *o, const imp_model *m, imp_engine *gpu) {
     cfg[1].min_p = 0.0f;
     cfg[1].temperature = 1.0f;
     cfg[2].temperature = 0.0f;
+    /* with layers on the cpu, the output head runs there and the host samples */
+    const bool split = imp_engine_gpu_layers(gpu) < m->hp.n_layer;
     bool ok = true;
     int draws = 0, bad = 0;
-    for (int k = 0; ok && k < 3; k++) {
+    for (int k = 0; ok && k < (split ? 1 : 3); k++) {
         imp_kv_seq *seqs = calloc((size_t)S, sizeof *seqs);
         imp_engine_input *in = calloc((size_t)S, sizeof *in);
         imp_sampler **dev = calloc((size_t)S, sizeof *dev),
@@ -463,6 +467,16 @@ static bool part_sample(const opts *o, const imp_model *m, imp_engine *gpu) {
                                        .first_logit = PROMPT_LEN - 1};
         for (int i = 0; ok && i < n; i++) {
             if (!(ok = forward(gpu, in, S, "sample"))) break;
+            if (split) { /* the logits come from the cpu part: it must refuse, cleanly */
+                imp_error err = {0};
+                const imp_status st = imp_engine_sample(gpu, 0, S, sp, tok, &err);
+                printf("sample: the logits are on the host (%d of %d layers on the gpu); the "
+                       "engine's sample %s (%s)\n",
+                       imp_engine_gpu_layers(gpu), m->hp.n_layer,
+                       st == IMP_ERR_UNSUPPORTED ? "is refused" : "was NOT refused", err.msg);
+                CHECK(!imp_engine_can_sample(gpu) && st == IMP_ERR_UNSUPPORTED);
+                break;
+            }
             if (!imp_engine_can_sample(gpu)) {
                 fprintf(stderr, "sample: the %s engine cannot sample its logits\n",
                         imp_engine_backend_name(gpu));
@@ -502,7 +516,7 @@ static bool part_sample(const opts *o, const imp_model *m, imp_engine *gpu) {
         free(tok);
         free(sp);
     }
-    if (ok)
+    if (ok && !split)
         printf("sampling on the gpu vs the host sampler on its logits: %d of %d tokens differ\n",
                bad, draws);
     CHECKF(bad == 0,
