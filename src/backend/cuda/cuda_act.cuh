@@ -23,7 +23,8 @@
  * for the dequantized F16 form, or a float conversion. ACT_NONE: nothing to prepare. */
 enum { ACT_DQ = 4, ACT_F16 = 8, ACT_BF16 = 9, ACT_NONE = -1 };
 
-#define IMP_CUDA_MMV_MAX_M 32 /* rows up to which quantized matmuls take the integer kernels */
+#define IMP_CUDA_MMV_MAX_M 32  /* rows up to which quantized matmuls take the integer kernels */
+#define IMP_CUDA_MMV_F_MAX_M 8 /* and float ones the matrix-vector kernels (they read F32 x)    */
 
 static __device__ __forceinline__ float act_warp_max(float v) {
 #pragma unroll

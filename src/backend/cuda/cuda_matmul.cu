@@ -10,7 +10,9 @@
  *
  *   M <= MMV_MAX_M   matrix-vector kernels (decode): one warp per weight row, reading the
  *                    weights once for up to MMV_COLS activation rows, int8 dp4a dot products
- *                    against the quantized activations (the integer sums equal the CPU's)
+ *                    against the quantized activations (the integer sums equal the CPU's);
+ *                    float weights up to MMV_COLS rows read x in F32, rounding each element
+ *                    to the weight type as they load it
  *   larger M         tensor-core GEMM through cuBLAS: quantized weights are dequantized to
  *                    F16 in chunks of rows and multiplied with the quantized activations'
  *                    values d*q in F16 (so both paths, and the CPU, multiply the same
@@ -20,7 +22,7 @@
  */
 #include "backend/cuda/cuda_act.cuh"
 
-#define MMV_COLS 8          /* activation rows per pass of the matrix-vector kernels       */
+#define MMV_COLS IMP_CUDA_MMV_F_MAX_M /* activation rows per pass of the matrix-vector kernels */
 #define MMV_MAX_M IMP_CUDA_MMV_MAX_M /* above this, the GEMM path                          */
 #define MMV_WARPS 4         /* warps per block of the matrix-vector kernels                 */
 #define WDQ_CHUNK_BYTES ((size_t)128 << 20) /* dequantized weight rows per GEMM chunk      */
@@ -181,19 +183,25 @@ template <> __device__ __forceinline__ float to_f32<__half>(__half v) { return _
 template <> __device__ __forceinline__ float to_f32<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
 template <> __device__ __forceinline__ float to_f32<float>(float v) { return v; }
 
-/* One 16-byte chunk wq of a weight row times the same columns (from k) of the NC activation
- * rows. */
+/* An activation as the CPU multiplies it with W weights: rounded to W (act_convert's
+ * rounding), back in F32. */
+template <typename W> static __device__ __forceinline__ float act_as(float v) { return to_f32<W>(from_f32<W>(v)); }
+template <> __device__ __forceinline__ float act_as<float>(float v) { return v; }
+
+/* One 16-byte chunk wq of a weight row times the same columns (from k) of the NC F32
+ * activation rows. */
 template <typename W, int NC>
-static __device__ __forceinline__ void mmv_f_chunk(int4 wq, const W *x, int64_t ldx, int64_t k, int M, float acc[NC]) {
+static __device__ __forceinline__ void mmv_f_chunk(int4 wq, const float *x, int64_t ldx, int64_t k, int M, float acc[NC]) {
     constexpr int E = 16 / sizeof(W);
     const W *wv = (const W *)&wq;
 #pragma unroll
     for (int c = 0; c < NC; c++) {
         if (c < M) {
-            const int4 xq = *(const int4 *)(x + c * ldx + k);
-            const W *xv = (const W *)&xq;
+            float xv[E];
 #pragma unroll
-            for (int e = 0; e < E; e++) acc[c] += to_f32<W>(wv[e]) * to_f32<W>(xv[e]);
+            for (int j = 0; j < E / 4; j++) *(float4 *)(xv + 4 * j) = *(const float4 *)(x + c * ldx + k + 4 * j);
+#pragma unroll
+            for (int e = 0; e < E; e++) acc[c] += to_f32<W>(wv[e]) * act_as<W>(xv[e]);
         }
     }
 }
@@ -208,11 +216,12 @@ static __device__ __forceinline__ int4 ld_weight16(const void *p) {
     return v;
 }
 
-/* x [M][ldx] of type W (converted like the CPU does) or F32. VEC: K % (16 / sizeof(W)) == 0
- * and rows 16-byte aligned: 16-byte loads, 4 of them issued before any is used. */
+/* x [M][ldx] F32, each element rounded to W as it is read (the CPU converts x to W first; a
+ * separate conversion kernel would cost a launch per matmul). VEC: K % (16 / sizeof(W)) == 0
+ * and rows 16-byte aligned: 16-byte weight loads, 4 of them issued before any is used. */
 template <typename W, int NC, bool VEC, int WPR>
 __global__ void __launch_bounds__(32 * MMV_WARPS)
-    mmv_f(const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, mm_add ad, float *y, int64_t ldy,
+    mmv_f(const W *w, int64_t ldw, const float *x, int64_t ldx, int64_t K, int M, mm_add ad, float *y, int64_t ldy,
           int64_t N) {
     constexpr int E = 16 / sizeof(W);
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32, sub = warp % WPR;
@@ -242,7 +251,7 @@ __global__ void __launch_bounds__(32 * MMV_WARPS)
             const float wv = to_f32<W>(wr[k]);
 #pragma unroll
             for (int c = 0; c < NC; c++) {
-                if (c < M) acc[c] += wv * to_f32<W>(x[c * ldx + k]);
+                if (c < M) acc[c] += wv * act_as<W>(x[c * ldx + k]);
             }
         }
     }
@@ -445,7 +454,7 @@ static imp_status mmv_q_launch(imp_cuda *c, const imp_cuda_wq &w, const int8_t *
 }
 
 template <typename W, bool VEC>
-static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, mm_add ad,
+static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const float *x, int64_t ldx, int64_t K, int M, mm_add ad,
                                 float *y, int64_t ldy, int64_t N) {
     const unsigned threads = 32 * MMV_WARPS;
     if (M == 1) {
@@ -460,7 +469,7 @@ static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x
     const unsigned grid = imp_cuda_blocks(N, MMV_WARPS);
     for (int m0 = 0; m0 < M; m0 += MMV_COLS) {
         const int mc = M - m0 < MMV_COLS ? M - m0 : MMV_COLS;
-        const W *xx = x + (int64_t)m0 * ldx;
+        const float *xx = x + (int64_t)m0 * ldx;
         float *yy = y + (int64_t)m0 * ldy;
         const mm_add aa = {ad.b ? ad.b + m0 * ad.ldb : NULL, ad.ldb};
         if (mc == 1) {
@@ -478,10 +487,10 @@ static imp_status mmv_f_launch2(imp_cuda *c, const W *w, int64_t ldw, const W *x
 }
 
 template <typename W>
-static imp_status mmv_f_launch(imp_cuda *c, const W *w, int64_t ldw, const W *x, int64_t ldx, int64_t K, int M, mm_add ad,
+static imp_status mmv_f_launch(imp_cuda *c, const W *w, int64_t ldw, const float *x, int64_t ldx, int64_t K, int M, mm_add ad,
                                float *y, int64_t ldy, int64_t N) {
     constexpr int E = 16 / sizeof(W);
-    const bool vec = K % E == 0 && ldw % E == 0 && ldx % E == 0 && ((uintptr_t)w & 15) == 0 && ((uintptr_t)x & 15) == 0;
+    const bool vec = K % E == 0 && ldw % E == 0 && ldx % 4 == 0 && ((uintptr_t)w & 15) == 0 && ((uintptr_t)x & 15) == 0;
     return vec ? mmv_f_launch2<W, true>(c, w, ldw, x, ldx, K, M, ad, y, ldy, N)
                : mmv_f_launch2<W, false>(c, w, ldw, x, ldx, K, M, ad, y, ldy, N);
 }
@@ -557,19 +566,13 @@ static imp_status matmul_mmv(imp_cuda *c, const imp_tensor *x, const imp_tensor 
     const int64_t M = x->ne1, K = x->ne0, N = w->ne1, ldy = (int64_t)(y->nb1 / sizeof(float));
     float *yd = (float *)y->data;
     imp_status st;
+    const float *xd = (const float *)x->data;
+    const int64_t ldx = (int64_t)(x->nb1 / 4);
     switch (w->type) {
-    case IMP_TYPE_F32:
-        return mmv_f_launch<float>(c, (const float *)w->data, K, (const float *)x->data, (int64_t)(x->nb1 / 4), K, (int)M, ad, yd, ldy, N);
-    case IMP_TYPE_F16: {
-        const __half *xh;
-        if ((st = convert_act(c, x, &xh)) != IMP_OK) return st;
-        return mmv_f_launch<__half>(c, (const __half *)w->data, K, xh, K, K, (int)M, ad, yd, ldy, N);
-    }
-    case IMP_TYPE_BF16: {
-        const __nv_bfloat16 *xb;
-        if ((st = convert_act(c, x, &xb)) != IMP_OK) return st;
-        return mmv_f_launch<__nv_bfloat16>(c, (const __nv_bfloat16 *)w->data, K, xb, K, K, (int)M, ad, yd, ldy, N);
-    }
+    case IMP_TYPE_F32: return mmv_f_launch<float>(c, (const float *)w->data, K, xd, ldx, K, (int)M, ad, yd, ldy, N);
+    case IMP_TYPE_F16: return mmv_f_launch<__half>(c, (const __half *)w->data, K, xd, ldx, K, (int)M, ad, yd, ldy, N);
+    case IMP_TYPE_BF16:
+        return mmv_f_launch<__nv_bfloat16>(c, (const __nv_bfloat16 *)w->data, K, xd, ldx, K, (int)M, ad, yd, ldy, N);
     default: break;
     }
     const int8_t *qa;

@@ -163,6 +163,7 @@ __global__ void rms_norm_long_k(const float *x, int64_t ldx, const float *w, flo
 static int prep_of(imp_cuda *c, const imp_tensor *y, int8_t **q, float4 **mt) {
     int what = imp_cuda_act_hint(c, y->ne0);
     if (what == ACT_NONE || y->ne0 % (what == ACT_Q8_K ? 256 : 32)) return ACT_NONE;
+    if (what == ACT_F16 && y->ne1 <= IMP_CUDA_MMV_F_MAX_M) return ACT_NONE; /* read as F32 there */
     if (what != ACT_F16 && y->ne1 > IMP_CUDA_MMV_MAX_M) what |= ACT_DQ;
     if (imp_cuda_act_claim(c, y, what, q, mt) != IMP_OK) return ACT_NONE;
     return what;
