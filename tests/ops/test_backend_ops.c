@@ -1469,6 +1469,7 @@ static const attn_cfg k_attn_cfgs[] = {
     {8, 8, 64, 16, 0, 0.0f, false},    {16, 4, 128, 32, 0, 0.0f, true},
     {16, 2, 96, 16, 16, 0.0f, false},  {8, 1, 256, 32, 100, 50.0f, false},
     {32, 8, 128, 16, 0, 50.0f, false}, {16, 2, 128, 16, 100, 0.0f, false},
+    {16, 1, 64, 16, 0, 0.0f, false},   {28, 4, 128, 16, 0, 0.0f, true}, /* 16 and 7 heads per KV head */
 };
 
 static void attn_case(ops_ctx *c, const attn_shape *sh, const attn_cfg *ac) {

@@ -107,6 +107,65 @@ static __device__ __forceinline__ void attn_tile(const attn_args &a, const KV *k
     }
 }
 
+/* After a split wrote its partials: the last split of this tile to finish (a ticket per tile,
+ * reset by that block for the next launch) combines every split's partials of the tile's rows
+ * r < R (token t0 + r / nh, head h0 + r % nh): out = the splits' outputs rescaled to their
+ * common max, normalised (a row may see no key of a split: m = -inf, l = 0). Lane owns dims
+ * lane + 32 k. */
+template <int DPL>
+static __device__ void attn_finish_splits(const attn_args &a, int n_active, int t0, int nh, int h0, int R, int D) {
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    __shared__ int s_last;
+    __threadfence();
+    __syncthreads();
+    int *ticket = a.tickets + blockIdx.y * gridDim.x + blockIdx.x;
+    if (tid == 0) s_last = atomicAdd(ticket, 1) == n_active - 1;
+    __syncthreads();
+    if (!s_last) return;
+    if (tid == 0) *ticket = 0; /* ready for the next launch */
+    __threadfence();
+    for (int r = warp; r < R; r += ATT_WARPS) {
+        const int t = t0 + r / nh, h = h0 + r % nh;
+        float2 ml = make_float2(-INFINITY, 0.0f);
+        if (lane < n_active) ml = __ldcg(&a.part_ml[((int64_t)lane * a.T + t) * a.H + h]);
+        float M = ml.x;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
+        const float wz = ml.y > 0.0f ? expf(ml.x - M) : 0.0f;
+        float L = ml.y * wz;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
+        const float inv = L > 0.0f ? 1.0f / L : 0.0f;
+        float o[DPL];
+#pragma unroll
+        for (int k = 0; k < DPL; k++) o[k] = 0.0f;
+        /* 8 splits' rows in flight (every split < n_active wrote its row; the rest weigh 0) */
+        for (int z0 = 0; z0 < n_active; z0 += 8) {
+            float pv[8][DPL];
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const float *po = a.part_o + (((int64_t)(z0 + u) * a.T + t) * a.H + h) * D;
+#pragma unroll
+                for (int k = 0; k < DPL; k++) {
+                    const int d = lane + 32 * k;
+                    pv[u][k] = z0 + u < n_active && d < D ? __ldcg(po + d) : 0.0f;
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 8; u++) {
+                const float w = __shfl_sync(0xffffffffu, wz, z0 + u); /* n_active <= 32 */
+#pragma unroll
+                for (int k = 0; k < DPL; k++) o[k] += w * pv[u][k];
+            }
+        }
+#pragma unroll
+        for (int k = 0; k < DPL; k++) {
+            const int d = lane + 32 * k;
+            if (d < D) a.out[(int64_t)t * a.ldo + (int64_t)h * D + d] = o[k] * inv;
+        }
+    }
+}
+
 template <typename KV, int DPL, bool EXACT>
 __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
     extern __shared__ float smem[];
@@ -237,49 +296,237 @@ __global__ void __launch_bounds__(32 * ATT_WARPS) attn_k(attn_args a) {
         }
     }
     if (n_active == 1) return;
+    attn_finish_splits<DPL>(a, n_active, t0, nh, h0, R, D);
+}
 
-    /* The last split of this tile to finish combines: out = the splits' outputs rescaled to
-     * their common max, normalised (a row may see no key of a split: m = -inf, l = 0). */
-    __shared__ int s_last;
-    __threadfence();
+/* ---- decode: one query token per sequence ------------------------------------------------------ */
+
+#define ATD_GM 8 /* query heads per block at most (hpc of a decode launch); kernels for 4 and 8 */
+
+static size_t attn_dec_smem(int D) {
+    return sizeof(float) * ((size_t)ATD_GM * D + (size_t)ATT_WARPS * ATD_GM * (32 + D + 2));
+}
+
+/* DPL consecutive head dims of a pool row, 16-byte aligned when DPL * sizeof(KV) is 16 or 32. */
+template <typename KV, int DPL>
+static __device__ __forceinline__ void attn_dec_row(const KV *p, float v[DPL]) {
+    constexpr int B = DPL * (int)sizeof(KV);
+    if (B % 16 == 0) {
+        int4 u[B / 16 > 0 ? B / 16 : 1];
+#pragma unroll
+        for (int i = 0; i < B / 16; i++) u[i] = ((const int4 *)p)[i];
+        const KV *e = (const KV *)u;
+#pragma unroll
+        for (int k = 0; k < DPL; k++) v[k] = kv_f32<KV>(e[k]);
+    } else if (B % 8 == 0) {
+        int2 u[B / 8 > 0 ? B / 8 : 1];
+#pragma unroll
+        for (int i = 0; i < B / 8; i++) u[i] = ((const int2 *)p)[i];
+        const KV *e = (const KV *)u;
+#pragma unroll
+        for (int k = 0; k < DPL; k++) v[k] = kv_f32<KV>(e[k]);
+    } else {
+#pragma unroll
+        for (int k = 0; k < DPL; k++) v[k] = kv_f32<KV>(p[k]);
+    }
+}
+
+/* Asks L2 for the K and V rows of pool slot `slot` (KV head at offset g * D already in kc / vc):
+ * their loads then wait for L2, not for memory. L2 is where global writes land, so this is
+ * safe before imp_pdl_wait too (a row the previous kernel writes is fetched again or updated). */
+template <typename KV, int D>
+static __device__ __forceinline__ void attn_dec_prefetch(const KV *kc, const KV *vc, int64_t at) {
+#pragma unroll
+    for (int off = 0; off < D * (int)sizeof(KV); off += 128) {
+        asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)(kc + at) + off));
+        asm volatile("prefetch.global.L2 [%0];" ::"l"((const char *)(vc + at) + off));
+    }
+}
+
+/* Decode attention (every run of the step is one token): a block takes the up to ATD_GM query
+ * heads of one KV head for one token and one split of its keys; its warps take 32-key tiles in
+ * turn. Scores: lane j owns key j and reads its whole K row (16-byte loads, the query heads
+ * broadcast from shared memory), so a score needs no reduction; p V: lane owns DPL consecutive
+ * dims, every key's V row read by the whole warp in one coalesced load. The step's layout (runs,
+ * positions, block table) is read before imp_pdl_wait (uploaded before the step's first kernel,
+ * written by none); q, K and V after it. The warps' partials meet in shared memory; splits
+ * combine as in attn_k. D = 32 * DPL, pool rows 16-byte aligned. */
+template <typename KV, int DPL, int GM>
+__global__ void __launch_bounds__(32 * ATT_WARPS) attn_dec_k(attn_args a) {
+    constexpr int D = 32 * DPL, E = 16 / (int)sizeof(KV), KC = D / E;
+    extern __shared__ float smem[];
+    float *sq = smem;                      /* [GM][D]                 */
+    float *sp = sq + GM * D;               /* [ATT_WARPS][GM][32]     */
+    float *so = sp + ATT_WARPS * GM * 32;  /* [ATT_WARPS][GM][D]      */
+    float *sml = so + ATT_WARPS * GM * D;  /* [ATT_WARPS][GM] (m, l)  */
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    imp_pdl_launch();
+
+    const int t = a.runs[3 * blockIdx.x], seq = a.runs[3 * blockIdx.x + 2];
+    const int g = blockIdx.y / a.n_hchunks, hc = blockIdx.y % a.n_hchunks;
+    const int h0 = g * a.G + hc * a.hpc, nh = a.G - hc * a.hpc < a.hpc ? a.G - hc * a.hpc : a.hpc;
+    const int hi = a.pos[t], lo = lo_of(hi, a.window);
+    int chunk = (hi - lo + 1 + a.n_split - 1) / a.n_split;
+    chunk = (chunk + 32 * ATT_WARPS - 1) / (32 * ATT_WARPS) * (32 * ATT_WARPS); /* a tile per warp at least */
+    const int start = lo + (int)blockIdx.z * chunk;
+    const int end = start + chunk < hi + 1 ? start + chunk : hi + 1;
+    const int n_active = (hi - lo + 1 + chunk - 1) / chunk;
+    const int32_t *table = a.blocks + a.blk_off[seq];
+    const int bmask = (1 << a.lbs) - 1;
+    const KV *kc = (const KV *)a.kc + (int64_t)g * D, *vc = (const KV *)a.vc + (int64_t)g * D;
+    int p = start + warp * 32 + lane;
+    int64_t slot = p < end ? ((int64_t)table[p >> a.lbs] << a.lbs) | (p & bmask) : 0;
+    if (p < end) attn_dec_prefetch<KV, D>(kc, vc, slot * a.n_embd_kv);
+    imp_pdl_wait();
+    if ((int)blockIdx.z >= n_active) return;
+
+    /* heads past nh (G not a multiple of GM) get q = 0: every loop below runs all GM heads */
+    for (int i = tid; i < GM * D; i += blockDim.x) sq[i] = i < nh * D ? a.q[(int64_t)t * a.ldq + (int64_t)h0 * D + i] : 0.0f;
+    float m[GM], l[GM], acc[GM][DPL];
+#pragma unroll
+    for (int h = 0; h < GM; h++) {
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+#pragma unroll
+        for (int k = 0; k < DPL; k++) acc[h][k] = 0.0f;
+    }
     __syncthreads();
-    int *ticket = a.tickets + blockIdx.y * gridDim.x + blockIdx.x;
-    if (tid == 0) s_last = atomicAdd(ticket, 1) == n_active - 1;
-    __syncthreads();
-    if (!s_last) return;
-    if (tid == 0) *ticket = 0; /* ready for the next launch */
-    __threadfence();
-    for (int r = warp; r < R; r += ATT_WARPS) {
-        const int t = t0 + r / nh, h = h0 + r % nh;
-        float2 ml = make_float2(-INFINITY, 0.0f);
-        if (lane < n_active) ml = __ldcg(&a.part_ml[((int64_t)lane * a.T + t) * a.H + h]);
-        float M = ml.x;
+
+    float *wp = sp + warp * GM * 32;
+    for (int p0 = start + warp * 32; p0 < end; p0 += 32 * ATT_WARPS) {
+        /* the next tile's rows are on their way while this one is scored */
+        const int pn = p + 32 * ATT_WARPS;
+        const int64_t slot_n = pn < end ? ((int64_t)table[pn >> a.lbs] << a.lbs) | (pn & bmask) : 0;
+        if (pn < end) attn_dec_prefetch<KV, D>(kc, vc, slot_n * a.n_embd_kv);
+        /* scores of key p = p0 + lane for every head */
+        float sc[GM];
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) M = fmaxf(M, __shfl_xor_sync(0xffffffffu, M, o));
-        const float wz = ml.y > 0.0f ? expf(ml.x - M) : 0.0f;
-        float L = ml.y * wz;
+        for (int h = 0; h < GM; h++) sc[h] = 0.0f;
+        const KV *kr = kc + slot * a.n_embd_kv;
+#pragma unroll 2
+        for (int c0 = 0; c0 < KC; c0 += 4) {
+            int4 kq[4];
 #pragma unroll
-        for (int o = 16; o > 0; o >>= 1) L += __shfl_xor_sync(0xffffffffu, L, o);
-        const float inv = L > 0.0f ? 1.0f / L : 0.0f;
-        float o[DPL];
+            for (int u = 0; u < 4; u++) kq[u] = p < end && c0 + u < KC ? ((const int4 *)kr)[c0 + u] : make_int4(0, 0, 0, 0);
 #pragma unroll
-        for (int k = 0; k < DPL; k++) o[k] = 0.0f;
-        for (int z = 0; z < n_active; z++) {
-            const float w = __shfl_sync(0xffffffffu, wz, z);
-            if (w == 0.0f) continue; /* uniform: every lane holds split z's weight */
-            const float *po = a.part_o + (((int64_t)z * a.T + t) * a.H + h) * D;
+            for (int u = 0; u < 4; u++) {
+                if (c0 + u >= KC) break;
+                const KV *ke = (const KV *)&kq[u];
 #pragma unroll
-            for (int k = 0; k < DPL; k++) {
-                const int d = lane + 32 * k;
-                if (d < D) o[k] += w * __ldcg(po + d);
+                for (int e4 = 0; e4 < E; e4 += 4) {
+                    const float k0 = kv_f32<KV>(ke[e4]), k1 = kv_f32<KV>(ke[e4 + 1]), k2 = kv_f32<KV>(ke[e4 + 2]),
+                                k3 = kv_f32<KV>(ke[e4 + 3]);
+#pragma unroll
+                    for (int h = 0; h < GM; h++) {
+                        const float4 qv = *(const float4 *)(sq + h * D + (c0 + u) * E + e4);
+                        sc[h] += qv.x * k0 + qv.y * k1 + qv.z * k2 + qv.w * k3;
+                    }
+                }
             }
         }
+        /* online softmax per head, the heads' reductions interleaved; the tile's probabilities
+         * go to wp[h][lane] */
+        float mt[GM], pj[GM], ps[GM];
+#pragma unroll
+        for (int h = 0; h < GM; h++) {
+            float v = -INFINITY;
+            if (p < end) {
+                v = sc[h] * a.scale;
+                if (a.softcap > 0.0f) v = a.softcap * tanhf(v / a.softcap);
+            }
+            sc[h] = mt[h] = v;
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+            for (int h = 0; h < GM; h++) mt[h] = fmaxf(mt[h], __shfl_xor_sync(0xffffffffu, mt[h], o));
+        }
+#pragma unroll
+        for (int h = 0; h < GM; h++) {
+            const float mnew = fmaxf(m[h], mt[h]); /* finite: key p0 < end is in the tile */
+            const float alpha = expf(m[h] - mnew);
+            ps[h] = pj[h] = sc[h] == -INFINITY ? 0.0f : expf(sc[h] - mnew);
+            l[h] *= alpha;
+            m[h] = mnew;
+#pragma unroll
+            for (int k = 0; k < DPL; k++) acc[h][k] *= alpha;
+        }
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1) {
+#pragma unroll
+            for (int h = 0; h < GM; h++) ps[h] += __shfl_xor_sync(0xffffffffu, ps[h], o);
+        }
+#pragma unroll
+        for (int h = 0; h < GM; h++) {
+            l[h] += ps[h];
+            wp[h * 32 + lane] = pj[h];
+        }
+        __syncwarp();
+        /* p V over the tile's keys, VB rows in flight */
+        constexpr int VB = DPL <= 4 ? 16 : 8;
+        const int nk = end - p0 < 32 ? end - p0 : 32;
+        for (int j0 = 0; j0 < nk; j0 += VB) {
+            float v[VB][DPL];
+#pragma unroll
+            for (int u = 0; u < VB; u++) {
+                const int64_t sj = __shfl_sync(0xffffffffu, slot, j0 + u);
+                if (j0 + u < nk) attn_dec_row<KV, DPL>(vc + sj * a.n_embd_kv + lane * DPL, v[u]);
+            }
+#pragma unroll
+            for (int u = 0; u < VB; u++) {
+                if (j0 + u >= nk) break;
+#pragma unroll
+                for (int h = 0; h < GM; h++) {
+                    const float pw = wp[h * 32 + j0 + u];
+#pragma unroll
+                    for (int k = 0; k < DPL; k++) acc[h][k] += pw * v[u][k];
+                }
+            }
+        }
+        __syncwarp();
+        p = pn;
+        slot = slot_n;
+    }
+
+    /* the warps' partials, combined per head by warp h % ATT_WARPS */
+#pragma unroll
+    for (int h = 0; h < GM; h++) {
+        if (h >= nh) break;
+#pragma unroll
+        for (int k = 0; k < DPL; k++) so[(warp * GM + h) * D + lane * DPL + k] = acc[h][k];
+        if (lane == 0) {
+            sml[2 * (warp * GM + h)] = m[h];
+            sml[2 * (warp * GM + h) + 1] = l[h];
+        }
+    }
+    __syncthreads();
+    for (int h = warp; h < nh; h += ATT_WARPS) {
+        float M = -INFINITY;
+#pragma unroll
+        for (int w = 0; w < ATT_WARPS; w++) M = fmaxf(M, sml[2 * (w * GM + h)]);
+        float wz[ATT_WARPS], L = 0.0f;
+#pragma unroll
+        for (int w = 0; w < ATT_WARPS; w++) {
+            const float lw = sml[2 * (w * GM + h) + 1];
+            wz[w] = lw > 0.0f ? expf(sml[2 * (w * GM + h)] - M) : 0.0f;
+            L += lw * wz[w];
+        }
+        const int64_t row = (int64_t)t * a.H + h0 + h;
+        const float inv = n_active > 1 ? 1.0f : L > 0.0f ? 1.0f / L : 0.0f;
+        float *dst = n_active > 1 ? a.part_o + ((int64_t)blockIdx.z * a.T * a.H + row) * D
+                                  : a.out + (int64_t)t * a.ldo + (int64_t)(h0 + h) * D;
 #pragma unroll
         for (int k = 0; k < DPL; k++) {
             const int d = lane + 32 * k;
-            if (d < D) a.out[(int64_t)t * a.ldo + (int64_t)h * D + d] = o[k] * inv;
+            float o = 0.0f;
+#pragma unroll
+            for (int w = 0; w < ATT_WARPS; w++) o += wz[w] * so[(w * GM + h) * D + d];
+            dst[d] = o * inv;
         }
+        if (n_active > 1 && lane == 0) a.part_ml[(int64_t)blockIdx.z * a.T * a.H + row] = make_float2(M, L);
     }
+    if (n_active == 1) return;
+    attn_finish_splits<DPL>(a, n_active, t, nh, h0, nh, D);
 }
 
 typedef void (*attn_launch_fn)(const imp_cuda *c, const attn_args &, dim3, size_t);
@@ -309,6 +556,15 @@ typedef struct attn_kernel {
      {NULL, NULL}, {NULL, NULL}, {NULL, NULL}, ATT_K(KV, 8, true)}
 static const attn_kernel k_attn[2][2][ATT_MAX_DPL] = {{ATT_GENERAL(__half), ATT_EXACT(__half)},
                                                        {ATT_GENERAL(float), ATT_EXACT(float)}};
+
+/* [KV F16, F32][DPL - 1]: the decode kernels (DPL 2, 3, 4, 8; NULL elsewhere). */
+template <typename KV, int DPL>
+static void attn_dec_launch(const imp_cuda *c, const attn_args &a, dim3 grid, size_t smem) {
+    if (a.hpc <= 4) IMP_CUDA_LAUNCH(c, (attn_dec_k<KV, DPL, 4>), grid, dim3(32 * ATT_WARPS), smem, a);
+    else IMP_CUDA_LAUNCH(c, (attn_dec_k<KV, DPL, ATD_GM>), grid, dim3(32 * ATT_WARPS), smem, a);
+}
+#define ATD_K(KV) {NULL, attn_dec_launch<KV, 2>, attn_dec_launch<KV, 3>, attn_dec_launch<KV, 4>, NULL, NULL, NULL, attn_dec_launch<KV, 8>}
+static const attn_launch_fn k_attn_dec[2][ATT_MAX_DPL] = {ATD_K(__half), ATD_K(float)};
 
 #define ATT_TICKETS 4096 /* tiles of a split launch (fewer than the GPU's SMs) */
 
@@ -373,9 +629,15 @@ imp_status imp_cuda_attention(imp_backend *be, const imp_tensor *q, const imp_kv
     a.scale = ap->scale;
     a.softcap = ap->softcap;
     a.window = ap->window;
-    a.hpc = a.G < ATT_ROWS ? a.G : ATT_ROWS;
+    const size_t esz = kv->type == IMP_TYPE_F16 ? 2 : 4;
+    const bool exact = D == 32 * dpl && (a.n_embd_kv * esz) % 16 == 0 && ((uintptr_t)a.kc & 15) == 0 &&
+                       ((uintptr_t)a.vc & 15) == 0;
+    /* one token per run (decode): the decode kernel, ATD_GM query heads per block */
+    const attn_launch_fn dec = exact && st->max_run == 1 ? k_attn_dec[kv->type == IMP_TYPE_F16 ? 0 : 1][dpl - 1] : NULL;
+    const int rows_max = dec ? ATD_GM : ATT_ROWS;
+    a.hpc = a.G < rows_max ? a.G : rows_max;
     a.n_hchunks = (a.G + a.hpc - 1) / a.hpc;
-    a.tq = ATT_ROWS / a.hpc;
+    a.tq = dec ? 1 : ATT_ROWS / a.hpc;
     a.n_sub = (st->max_run + a.tq - 1) / a.tq;
     a.T = batch->n_tokens;
     const int64_t ctas = (int64_t)st->n_runs * a.n_sub * a.Hkv * a.n_hchunks;
@@ -404,9 +666,11 @@ imp_status imp_cuda_attention(imp_backend *be, const imp_tensor *q, const imp_kv
     const dim3 grid((unsigned)(st->n_runs * a.n_sub), (unsigned)(a.Hkv * a.n_hchunks), (unsigned)split);
     if (split > 1 && (int64_t)grid.x * grid.y > ATT_TICKETS) return IMP_ERR_INTERNAL; /* split implies < SMs */
     a.tickets = c->attn_tickets;
-    const size_t esz = kv->type == IMP_TYPE_F16 ? 2 : 4;
-    const bool exact = D == 32 * dpl && (a.n_embd_kv * esz) % 16 == 0 && ((uintptr_t)a.kc & 15) == 0 &&
-                       ((uintptr_t)a.vc & 15) == 0;
+    if (dec) {
+        dec(c, a, grid, attn_dec_smem(D));
+        CUDA_LAUNCHED();
+        return IMP_OK;
+    }
     const attn_kernel *kk = &k_attn[kv->type == IMP_TYPE_F16 ? 0 : 1][1][dpl - 1];
     if (!exact || !kk->launch) kk = &k_attn[kv->type == IMP_TYPE_F16 ? 0 : 1][0][dpl - 1];
     kk->launch(c, a, grid, attn_smem(32 * dpl));
