@@ -440,6 +440,15 @@ __device__ void smp_select_reset(smp_state *z) {
     z->T = 0;
 }
 
+/* This block's slice of a row: thread tid's SMP_ITEMS logits from i0 (-inf past V). */
+static __device__ __forceinline__ void smp_load_slice(const float *x, int V, unsigned i0, int tid, float v[SMP_ITEMS]) {
+#pragma unroll
+    for (int j = 0; j < SMP_ITEMS; j++) {
+        const unsigned i = i0 + (unsigned)(j * SMP_THREADS + tid);
+        v[j] = i < (unsigned)V ? x[i] : -INFINITY;
+    }
+}
+
 __global__ void __launch_bounds__(SMP_THREADS)
     smp_first_kernel(const float *logits, int64_t ld, int V, smp_rows rows, smp_ws ws,
                      int32_t *out) {
@@ -450,11 +459,7 @@ __global__ void __launch_bounds__(SMP_THREADS)
     const float *x = logits + (int64_t)row * ld;
     const unsigned i0 = blockIdx.x * (unsigned)SMP_SLICE;
     float v[SMP_ITEMS];
-#pragma unroll
-    for (int j = 0; j < SMP_ITEMS; j++) {
-        const unsigned i = i0 + (unsigned)(j * SMP_THREADS + tid);
-        v[j] = i < (unsigned)V ? x[i] : -INFINITY;
-    }
+    smp_load_slice(x, V, i0, tid, v);
     float m = -INFINITY;
     int a = INT_MAX;
     unsigned n = 0;
@@ -772,11 +777,7 @@ __global__ void __launch_bounds__(SMP_THREADS)
     const float *x = logits + (int64_t)row * ld;
     const unsigned i0 = blockIdx.x * (unsigned)SMP_SLICE;
     float v[SMP_ITEMS];
-#pragma unroll
-    for (int j = 0; j < SMP_ITEMS; j++) {
-        const unsigned i = i0 + (unsigned)(j * SMP_THREADS + tid);
-        v[j] = i < (unsigned)V ? x[i] : -INFINITY;
-    }
+    smp_load_slice(x, V, i0, tid, v);
     if (scan) {
         unsigned long long w = 0;
 #pragma unroll
