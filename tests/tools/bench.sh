@@ -8,10 +8,7 @@ build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib/common.sh"
 bench="$build/imp-bench"
 cli="$build/imp-cli"
-export HOME="$tmp/home"
-unset IMP_CONFIG
-mkdir -p "$HOME" "$tmp/work"
-cd "$tmp/work"
+scratch_home
 
 "$build/imp-synth" tiny "$tmp/a.gguf" --type Q8_0 --seed 5 2>/dev/null || { echo "synth failed"; exit 1; }
 "$build/imp-synth" tiny "$tmp/b.gguf" --type F16 --seed 6 2>/dev/null || { echo "synth failed"; exit 1; }

@@ -5,10 +5,8 @@
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib/common.sh"
 cli="$build/imp-cli"
-export HOME="$tmp/home"
-unset IMP_CONFIG
-mkdir -p "$HOME/.config/imp" "$tmp/work"
-cd "$tmp/work"
+scratch_home
+mkdir -p "$HOME/.config/imp"
 topk() { "$cli" --print-config "$@" 2>&1 | grep -E '^top_k = '; }
 
 check "[[ \"\$(topk)\" == *'top_k = 40'*'from: default'* ]]" "no file: the embedded default"

@@ -8,10 +8,7 @@
 build=$(cd "$1" && pwd)
 . "$(dirname "$0")/lib/common.sh"
 cli="$build/imp-cli"
-export HOME="$tmp/home"
-unset IMP_CONFIG
-mkdir -p "$HOME" "$tmp/work"
-cd "$tmp/work"
+scratch_home
 
 # the key and its flags
 gl() { "$cli" --print-config "$@" 2>&1 | grep -E '^gpu_layers = '; }
