@@ -900,6 +900,14 @@ static double mm_threshold(imp_type t) {
     return THR_MATMUL_Q;
 }
 
+/* The NMSE floor of a matmul's outputs: the power of x's n values times the weights' power per
+ * element, over K (the expected power of an output). */
+static double mm_floor(const float *x, int64_t n, int64_t K, double w_power) {
+    double p = 0.0;
+    for (int64_t i = 0; i < n; i++) p += (double)x[i] * (double)x[i];
+    return p * w_power / (double)K;
+}
+
 static void mm_name(char *buf, size_t cap, imp_type t, int64_t M, int64_t N, int64_t K,
                     mm_view view) {
     snprintf(buf, cap, "matmul %s M=%lld N=%lld K=%lld%s", imp_type_name(t), (long long)M,
@@ -937,10 +945,7 @@ static void mm_case(ops_ctx *c, const ops_t *w, double w_power, imp_type t, int6
     }
     float *xv[2];
     double floor = 0.0;
-    if (ops_fetch(c, &x, xv)) {
-        for (int64_t i = 0; i < M * K; i++) floor += (double)xv[REF][i] * (double)xv[REF][i];
-        floor *= w_power / (double)K;
-    }
+    if (ops_fetch(c, &x, xv)) floor = mm_floor(xv[REF], M * K, K, w_power);
     if (op_matmul(c, &x, w, &y)) {
         ops_check_floor(c, NULL, &y, mm_threshold(t), floor);
         if (view == MM_XROWS_YCOLS) ops_check_outside(c, &yp, y0, N);
@@ -1040,9 +1045,7 @@ static void ma_case(ops_ctx *c, const ops_t *w, double w_power, imp_type t, int6
     ok = ok && op_matmul_add(c, &x, w, &b, &y);
     float *xv[2], *yv[2], *sv[2];
     if (ok && ops_fetch(c, &x, xv) && ops_fetch(c, &y, yv) && ops_fetch(c, &sum, sv)) {
-        double floor = 0.0;
-        for (int64_t i = 0; i < M * K; i++) floor += (double)xv[REF][i] * (double)xv[REF][i];
-        ops_compare(c, NULL, yv[REF], yv[DUT], (size_t)(M * N), mm_threshold(t), floor * w_power / (double)K);
+        ops_compare(c, NULL, yv[REF], yv[DUT], (size_t)(M * N), mm_threshold(t), mm_floor(xv[REF], M * K, K, w_power));
         for (int64_t i = 0; i < M * N; i++) {
             if (memcmp(&yv[REF][i], &sv[REF][i], sizeof(float)) != 0) {
                 ops_fail(c, "%s: element %lld is %.9g, matmul then add gives %.9g", c->label[REF], (long long)i,
@@ -1223,9 +1226,7 @@ static void fed_case(ops_ctx *c, imp_type t, int64_t K, int64_t M, bool by_glu) 
     ok = ok && op_matmul(c, &x, &w, &z1) && op_scale(c, &other, 2.0f, &other) && op_matmul(c, &x, &w, &z2);
     float *xv[2], *v1[2], *v2[2];
     if (ok && ops_fetch(c, &x, xv) && ops_fetch(c, &z1, v1) && ops_fetch(c, &z2, v2)) {
-        double floor = 0.0;
-        for (int64_t i = 0; i < M * K; i++) floor += (double)xv[REF][i] * (double)xv[REF][i];
-        ops_compare(c, NULL, v1[REF], v1[DUT], (size_t)(M * N), mm_threshold(t), floor * w_power / (double)K);
+        ops_compare(c, NULL, v1[REF], v1[DUT], (size_t)(M * N), mm_threshold(t), mm_floor(xv[REF], M * K, K, w_power));
         for (int64_t i = 0; i < M * N; i++) {
             if (memcmp(&v1[DUT][i], &v2[DUT][i], sizeof(float)) != 0) {
                 ops_fail(c, "%s: element %lld is %.9g with the op's prepared input, %.9g without", c->label[DUT],
